@@ -1,0 +1,132 @@
+"""Uploaded lists: import batches, their issues, and the frame entries they produced."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from questionnaires.model import RespondentGroup
+
+from ..extensions import db
+from ._types import JSONType, UTCDateTime, enum_column, utcnow
+
+
+class BatchStatus(StrEnum):
+    """Life cycle of an uploaded file."""
+
+    PREVIEW = "preview"  # parsed, counts shown, waiting for confirmation
+    IMPORTING = "importing"  # confirmed, rows being written in one transaction by a job
+    ACTIVE = "active"  # its entries are part of the frame
+    REPLACED = "replaced"
+    WITHDRAWN = "withdrawn"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    @property
+    def label(self) -> str:
+        """Vietnamese name of the status."""
+        return BATCH_STATUS_LABELS[self]
+
+
+BATCH_STATUS_LABELS = {
+    BatchStatus.PREVIEW: "Chờ xác nhận",
+    BatchStatus.IMPORTING: "Đang nhập",
+    BatchStatus.ACTIVE: "Đang dùng",
+    BatchStatus.REPLACED: "Đã thay thế",
+    BatchStatus.WITHDRAWN: "Đã rút",
+    BatchStatus.CANCELLED: "Đã huỷ",
+    BatchStatus.FAILED: "Lỗi",
+}
+
+
+class IssueSeverity(StrEnum):
+    """What happened to a row that did not load cleanly."""
+
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+    WARNING = "warning"
+
+
+class PhoneKind(StrEnum):
+    """Kind of a normalised phone number."""
+
+    MOBILE = "mobile"
+    LANDLINE = "landline"
+    NONE = "none"
+
+
+class ImportBatch(db.Model):
+    """One uploaded file for a campaign × unit × group."""
+
+    __tablename__ = "import_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    group: Mapped[RespondentGroup] = mapped_column(enum_column(RespondentGroup))
+    status: Mapped[BatchStatus] = mapped_column(enum_column(BatchStatus))
+    filename: Mapped[str] = mapped_column(String(255))
+    file_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    stored_path: Mapped[str] = mapped_column(Text, default="")
+    sheet: Mapped[str] = mapped_column(String(128), default="")
+    accepted: Mapped[int] = mapped_column(default=0)
+    rejected: Mapped[int] = mapped_column(default=0)
+    duplicates: Mapped[int] = mapped_column(default=0)
+    warnings: Mapped[int] = mapped_column(default=0)
+    preview: Mapped[dict] = mapped_column(JSONType, default=dict)  # columns + first rows
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"))
+    used_by_draw: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    issues: Mapped[list[ImportIssue]] = relationship(
+        cascade="all, delete-orphan", order_by="ImportIssue.source_row", passive_deletes=True
+    )
+
+
+class ImportIssue(db.Model):
+    """A rejected, duplicate or warned row: row number in the original file and a reason."""
+
+    __tablename__ = "import_issues"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("import_batches.id", ondelete="CASCADE"), index=True
+    )
+    source_row: Mapped[int]
+    severity: Mapped[IssueSeverity] = mapped_column(enum_column(IssueSeverity))
+    code: Mapped[str] = mapped_column(String(48))
+    message: Mapped[str] = mapped_column(Text)
+
+
+class FrameEntry(db.Model):
+    """One person of a list (the sampling frame of a campaign × unit × group)."""
+
+    __tablename__ = "frame_entries"
+    __table_args__ = (Index("ix_frame_entries_stratum", "campaign_id", "group", "unit_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(
+        ForeignKey("import_batches.id", ondelete="CASCADE"), index=True
+    )
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    group: Mapped[RespondentGroup] = mapped_column(enum_column(RespondentGroup))
+    source_row: Mapped[int]
+    name: Mapped[str] = mapped_column(String(255))
+    phone: Mapped[str | None] = mapped_column(String(20))  # E.164
+    phone_kind: Mapped[PhoneKind] = mapped_column(enum_column(PhoneKind), default=PhoneKind.NONE)
+    procedure: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[str] = mapped_column(String(255), default="")
+    workplace: Mapped[str] = mapped_column(String(255), default="")
+    transaction_date: Mapped[dt.date | None]
+    birth_year: Mapped[int | None]
+    transactions: Mapped[int] = mapped_column(default=1)
+    extra: Mapped[dict | None] = mapped_column(JSONType)

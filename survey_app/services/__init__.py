@@ -1,0 +1,1 @@
+"""Use cases: each takes the session implicitly through `db.session`, flushes, never commits."""

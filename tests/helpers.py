@@ -1,0 +1,67 @@
+"""Helpers shared by the tests (importable: tests/ is on pythonpath)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token of the first form in a page."""
+    match = CSRF_RE.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+def login(client, username: str, password: str):
+    """Sign in through the real login form."""
+    page = client.get("/login")
+    token = csrf_from(page.get_data(as_text=True))
+    return client.post("/login", data={"username": username, "password": password,
+                                       "csrf_token": token})
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def make_plan(units=("X1", "X2"), *, key="test-2026", quota=4, reserves=2, seed=12345,
+              groups=None):
+    """A small plan in code: citizens (phone) and civil servants (enumerator) per unit."""
+    import datetime as dt
+
+    from questionnaires.model import GroupPlan, Mode, Plan, RespondentGroup, UnitRef
+
+    groups = groups or (
+        GroupPlan(RespondentGroup.CITIZEN, "sipas-citizen@2026.1", Mode.PHONE, quota, reserves),
+        GroupPlan(RespondentGroup.CIVIL_SERVANT, "par-civil-servant@2026.1", Mode.ENUMERATOR,
+                  max(1, quota // 2), 1),
+    )
+    return Plan(
+        key=key, name=f"Chiến dịch thử {key}", year=2026, period_start=dt.date(2026, 1, 1),
+        period_end=dt.date(2026, 10, 31), groups=tuple(groups),
+        units=tuple(UnitRef(code=c, name=f"Xã Thử {c}", level="commune") for c in units),
+        seed=seed,
+    )
+
+
+def make_campaign(**kwargs):
+    """Create (and commit) a campaign from `make_plan(**kwargs)`."""
+    from survey_app.extensions import db
+    from survey_app.services.campaigns import create_campaign
+
+    campaign = create_campaign(make_plan(**kwargs))
+    db.session.commit()
+    return campaign
+
+
+def make_user(username, role, units=(), password="password-123"):
+    """Create (and commit) a user scoped to unit codes."""
+    from survey_app.extensions import db
+    from survey_app.models import Role
+    from survey_app.services.users import create_user
+
+    user = create_user(username, password, Role(role), unit_codes=list(units))
+    db.session.commit()
+    return user
