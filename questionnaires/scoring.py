@@ -832,9 +832,9 @@ def flag_straight_lining(
 ) -> np.ndarray:
     """True where a response gives the same valid answer to every scored item it answered,
     over at least `min_items` items ("don't know" and missing answers are ignored)."""
-    codes = np.asarray(codes)
+    codes = np.asarray(codes).astype(np.int32)  # room for the sentinels below
     valid = compiled.valid_table[np.arange(compiled.n_items), codes]
-    big = np.iinfo(np.int16).max
+    big = np.iinfo(np.int32).max
     lo = np.where(valid, codes, big).min(axis=1)
     hi = np.where(valid, codes, -big).max(axis=1)
     return (valid.sum(axis=1) >= min_items) & (lo == hi)

@@ -172,7 +172,9 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     app = current_app._get_current_object()
     start_consumer_thread(app)
     click.echo(f"\nMáy chủ demo: http://{host}:{port}/  (Ctrl+C để dừng)")
-    app.run(host=host, port=port, debug=False, use_reloader=False)
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
 AREA_CLIS = ("frames.cli", "draws.cli", "printing_jobs.cli", "fieldwork.cli", "analysis.cli")

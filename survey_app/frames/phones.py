@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
@@ -28,6 +28,7 @@ __all__ = [
     "PhoneKind",
     "PhoneResult",
     "clear_phone_cache",
+    "fast_mobile_e164",
     "parse_phone",
 ]
 
@@ -54,8 +55,7 @@ class PhoneIssue(enum.StrEnum):
     SERVICE_NUMBER = "service_number"  # toll-free, premium, VoIP...: not a person
 
 
-@dataclass(frozen=True, slots=True)
-class PhoneResult:
+class PhoneResult(NamedTuple):
     """Outcome of parsing one phone cell.
 
     `e164` is set for MOBILE and LANDLINE only. `converted_legacy` tells that an old 11-digit
@@ -150,27 +150,38 @@ def clear_phone_cache() -> None:
 def parse_phone(raw: object) -> PhoneResult:
     """Normalise one phone cell (str, int, float or None) to a `PhoneResult`.
 
-    Results are cached by raw value (bounded), so repeated values cost one dict lookup.
+    Clean mobile numbers take a fast path; other results are cached by raw value (bounded), so
+    repeated odd values cost one dict lookup.
     """
+    if type(raw) is str:
+        e164 = fast_mobile_e164(raw)
+        if e164 is not None:
+            # Not cached: clean numbers are mostly unique and this is as cheap as a lookup.
+            return PhoneResult(e164, PhoneKind.MOBILE)
     cached = _CACHE.get(raw)
     if cached is not None:
         return cached
-    # Fast path: a clean 10-digit mobile such as "0912345678".
-    if (
-        type(raw) is str
-        and len(raw) == 10
-        and raw[0] == "0"
-        and raw.isdigit()
-        and raw.isascii()
-        and raw[1:4] in _MOBILE9
-    ):
-        result = PhoneResult("+84" + raw[1:], PhoneKind.MOBILE)
-    else:
-        result = _parse_uncached(raw)
+    result = _parse_uncached(raw)
     if len(_CACHE) >= _CACHE_LIMIT:
         _CACHE.clear()
     _CACHE[raw] = result
     return result
+
+
+def fast_mobile_e164(raw: str) -> str | None:
+    """E.164 for the two common shapes of a current mobile number, else None.
+
+    "0912345678" and "912345678" (leading zero lost in Excel), digits only, with a prefix
+    already confirmed as mobile by phonenumbers. Anything else returns None and must go
+    through `parse_phone`.
+    """
+    n = len(raw)
+    if n == 10:
+        if raw[0] == "0" and raw.isdigit() and raw[1:4] in _MOBILE9:
+            return "+84" + raw[1:]
+    elif n == 9 and raw.isdigit() and raw[:3] in _MOBILE9:
+        return "+84" + raw
+    return None
 
 
 def _parse_uncached(raw: object) -> PhoneResult:
@@ -197,9 +208,7 @@ def _parse_uncached(raw: object) -> PhoneResult:
         for part in parts:
             result = _parse_text(part)
             if result.ok:
-                return PhoneResult(
-                    result.e164, result.kind, result.reason, result.converted_legacy, True
-                )
+                return result._replace(multiple=True)
             first_error = first_error or result
         assert first_error is not None
         return first_error

@@ -25,7 +25,8 @@ class CampaignStatus(StrEnum):
     @property
     def label(self) -> str:
         """Vietnamese name of the status."""
-        return {"draft": "Dự thảo", "fielding": "Đang điều tra", "closed": "Đã kết thúc"}[self.value]
+        labels = {"draft": "Dự thảo", "fielding": "Đang điều tra", "closed": "Đã kết thúc"}
+        return labels[self.value]
 
 
 class Campaign(db.Model):

@@ -111,7 +111,8 @@ def create_campaign(plan: Plan, *, key: str | None = None, source_digest: str = 
             campaign.strata.append(Stratum(group=g.group, unit_id=unit.id, quota=g.quota,
                                            reserves=g.reserves))
     db.session.flush()
-    audit(AuditAction.CAMPAIGN_CREATED, target=f"campaign:{campaign.id}", strata=len(campaign.strata))
+    audit(AuditAction.CAMPAIGN_CREATED, target=f"campaign:{campaign.id}",
+          strata=len(campaign.strata))
     return campaign
 
 

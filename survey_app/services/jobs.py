@@ -50,7 +50,7 @@ def update_progress(job_id: int, done: int, total: int | None = None) -> None:
     try:
         with db.engine.begin() as conn:
             conn.execute(update(BackgroundJob).where(BackgroundJob.id == job_id).values(**values))
-    except Exception:  # noqa: BLE001 - progress is best-effort
+    except Exception:  # noqa: S110 - progress is best-effort
         pass
 
 

@@ -233,32 +233,34 @@ def single_item_questionnaire(method=ScoringMethod.SHARE_SATISFIED) -> Questionn
 
 def test_overall_analytic_interval_by_hand():
     compiled = compile_rules(single_item_questionnaire())
-    answers = [{"q1": c} for c in ["5", "4", "1", "2", "3", "4", "dk", "5"]]
-    s = score_units(compiled, encode_answers(compiled, answers), np.zeros(8, int), 1)
-    p, n = 4 / 7, 8  # 4 satisfied of 7 valid; the don't-know respondent is still sampled
+    answers = [{"q1": c} for c in ["5", "4", "1", "2", "3", "4", "dk", "5"] * 3]
+    n = 24
+    s = score_units(compiled, encode_answers(compiled, answers), np.zeros(n, int), 1)
+    p = 12 / 21  # 12 satisfied of 21 valid; the don't-know respondents are still sampled
     # Linearised variance of the ratio: n/(n-1) Σ ((y_i - p x_i) / Σx)².
-    resid = [(1 - p), (1 - p), -p, -p, -p, (1 - p), 0.0, (1 - p)]
-    se = math.sqrt(n / (n - 1) * sum((r / 7) ** 2 for r in resid))
+    resid = [(1 - p), (1 - p), -p, -p, -p, (1 - p), 0.0, (1 - p)] * 3
+    se = math.sqrt(n / (n - 1) * sum((r / 21) ** 2 for r in resid))
     assert s.overall_se[0] == pytest.approx(100 * se)
     t = float(t_quantile(np.array(n - 1.0)))
     assert s.overall_low[0] == pytest.approx(100 * (p - t * se))
     assert s.overall_high[0] == pytest.approx(100 * (p + t * se))
     # Frame of 12: the standard error shrinks by sqrt((12 - 8) / 11).
     sf = score_units(
-        compiled, encode_answers(compiled, answers), np.zeros(8, int), 1, frame_sizes=[12]
+        compiled, encode_answers(compiled, answers), np.zeros(n, int), 1, frame_sizes=[30]
     )
-    assert sf.overall_se[0] == pytest.approx(100 * se * math.sqrt(4 / 11))
+    assert sf.overall_se[0] == pytest.approx(100 * se * math.sqrt((30 - 24) / 29))
 
 
 def test_mean_criterion_t_interval_by_hand():
     compiled = compile_rules(single_item_questionnaire(ScoringMethod.MEAN))
-    values = [5, 4, 1, 2, 4]
+    values = [5, 4, 1, 2, 4, 3, 3, 2, 5, 4, 4, 3]
+    n = len(values)
     answers = [{"q1": str(v)} for v in values]
-    s = score_units(compiled, encode_answers(compiled, answers), np.zeros(5, int), 1)
+    s = score_units(compiled, encode_answers(compiled, answers), np.zeros(n, int), 1)
     ys = [(v - 1) / 4 for v in values]
-    m = sum(ys) / 5
-    sd = math.sqrt(sum((y - m) ** 2 for y in ys) / 4)
-    half = float(t_quantile(np.array(4.0))) * sd / math.sqrt(5)
+    m = sum(ys) / n
+    sd = math.sqrt(sum((y - m) ** 2 for y in ys) / (n - 1))
+    half = float(t_quantile(np.array(n - 1.0))) * sd / math.sqrt(n)
     assert s.criterion_pct[0, 0] == pytest.approx(100 * m)
     assert s.criterion_low[0, 0] == pytest.approx(100 * (m - half))
     assert s.criterion_high[0, 0] == pytest.approx(100 * (m + half))
@@ -326,7 +328,9 @@ def test_combine_groups_by_hand():
     comb = combine_groups([(g_cit, citizens), (g_lead, leaders)])
     s_c, s_l = citizens.overall_pct[0], leaders.overall_pct[0]
     assert comb.overall_pct[0] == pytest.approx((3 * s_c + 1 * s_l) / 4)
-    se = math.sqrt((3 / 4) ** 2 * citizens.overall_se[0] ** 2 + (1 / 4) ** 2 * leaders.overall_se[0] ** 2)
+    se = math.sqrt(
+        (3 / 4) ** 2 * citizens.overall_se[0] ** 2 + (1 / 4) ** 2 * leaders.overall_se[0] ** 2
+    )
     assert comb.overall_se[0] == pytest.approx(se)
     assert comb.overall_low[0] == pytest.approx(comb.overall_pct[0] - Z95 * se)
     assert math.isnan(comb.overall_pct[2]) and comb.n_groups[2] == 0
@@ -355,7 +359,9 @@ def test_compile_and_encode_errors():
     with pytest.raises(ScoringError):
         encode_answers(compiled, [{"q1": "9"}])
     assert compiled.item_ids == ("q1", "q2", "q3", "q4")
-    np.testing.assert_array_equal(encode_answers(compiled, [{"q1": "dk", "q3": 5}]), [[5, -1, 4, -1]])
+    np.testing.assert_array_equal(
+        encode_answers(compiled, [{"q1": "dk", "q3": 5}]), [[5, -1, 4, -1]]
+    )
 
 
 # ---- data-quality flags ---------------------------------------------------------------------
@@ -395,7 +401,9 @@ def test_flag_network_bursts():
     assert got[6:12].all() and got[:6].all() and not got[12:].any()
     # datetime64 input behaves like seconds.
     times = np.datetime64("2025-03-01T08:00") + (np.array(t) * 60).astype("timedelta64[s]")
-    np.testing.assert_array_equal(flag_network_bursts(np.array(net), times, 5, 10.0), got * 0 + [True] * 6 + [False] * 16)
+    np.testing.assert_array_equal(
+        flag_network_bursts(np.array(net), times, 5, 10.0), [True] * 6 + [False] * 16
+    )
 
 
 def test_flag_duplicate_answers_within_unit_only():
