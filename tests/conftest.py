@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from flask import g
 from sqlalchemy import create_engine, text
 
 from survey_app import create_app
@@ -43,6 +44,13 @@ def app(tmp_path_factory):
         from flask_migrate import upgrade
 
         upgrade()
+
+    @app.before_request
+    def _fresh_globals():
+        # Tests keep one app context open, so requests would share `g` (Flask-WTF's CSRF
+        # token, Flask-Login's user): give every request an empty one, as in production.
+        g.__dict__.clear()
+
     yield app
     with app.app_context():
         db.session.remove()

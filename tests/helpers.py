@@ -65,3 +65,29 @@ def make_user(username, role, units=(), password="password-123"):
     user = create_user(username, password, Role(role), unit_codes=list(units))
     db.session.commit()
     return user
+
+
+def make_assignments(campaign, group="citizen", count=1):
+    """Assignments without a draw (for form tests), each with a freshly issued token."""
+    from sqlalchemy import select
+
+    from questionnaires.model import RespondentGroup
+    from survey_app.extensions import db
+    from survey_app.models import Assignment, CampaignGroup, Outcome, Stratum
+    from survey_app.services.tokens import issue_for_assignment
+
+    group = RespondentGroup(group)
+    stratum = db.session.scalars(select(Stratum).where(
+        Stratum.campaign_id == campaign.id, Stratum.group == group).order_by(Stratum.id)).first()
+    cg = db.session.scalar(select(CampaignGroup).where(CampaignGroup.campaign_id == campaign.id,
+                                                       CampaignGroup.group == group))
+    issued = []
+    for i in range(count):
+        a = Assignment(campaign_id=campaign.id, stratum_id=stratum.id, unit_id=stratum.unit_id,
+                       group=group, draw_order=1000 + i + len(issued), active=True, mode=cg.mode,
+                       outcome=Outcome.ISSUED, serial=f"T{campaign.id}-{stratum.id}-{i:05d}")
+        db.session.add(a)
+        db.session.flush()
+        issued.append((a, issue_for_assignment(a)))
+    db.session.commit()
+    return issued

@@ -19,6 +19,7 @@ import datetime as dt
 import enum
 import hashlib
 import io
+import itertools
 import os
 import re
 import shutil
@@ -37,6 +38,7 @@ __all__ = [
     "Table",
     "clean_text",
     "file_digest",
+    "fit_row",
     "fold",
     "match_header",
     "neutralise_formula",
@@ -377,6 +379,7 @@ class Table:
     sheet_name: str | None = None
     sheet_names: list[str] = field(default_factory=list)
     _rows: Iterator[tuple[int, list[str]]] = field(default=iter(()), repr=False)
+    _raw_rows: Iterator[tuple[int, list[str]]] | None = field(default=None, repr=False)
     _closers: list[object] = field(default_factory=list, repr=False)
 
     @property
@@ -385,6 +388,23 @@ class Table:
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
         return self._rows
+
+    def raw_rows(self) -> Iterator[tuple[int, list[str]]]:
+        """Like iterating the table, but rows may be shorter or longer than `width`.
+
+        The fast path for the validator (no per-row Python step in between). CSV decoding
+        errors surface as `csv.Error`/`UnicodeDecodeError`; pass them to `stream_error`.
+        Use either this or plain iteration, not both.
+        """
+        return self._raw_rows if self._raw_rows is not None else self._rows
+
+    @staticmethod
+    def stream_error(exc: Exception, after_row: int) -> FrameFileError:
+        """The FrameFileError for a decoding error met while streaming rows."""
+        return BinaryGarbageError(
+            f"Tệp CSV bị lỗi sau dòng {after_row}: không đọc tiếp được. "
+            "Không có dữ liệu nào được lưu."
+        )
 
     def close(self) -> None:
         """Release the underlying file(s)."""
@@ -530,12 +550,16 @@ def _check_zip(stream: IO[bytes]) -> zipfile.ZipFile:
     return zf
 
 
+_ODS_MIMETYPE = "application/vnd.oasis.opendocument.spreadsheet"
+
+
 def _open_zip_workbook(stream: IO[bytes], sheet: str | int | None) -> Table:
-    zf = _check_zip(stream)
-    names = set(zf.namelist())
+    with _check_zip(stream) as zf:
+        names = set(zf.namelist())
+        ods = "mimetype" in names and _zip_mimetype(zf) == _ODS_MIMETYPE
     if "xl/workbook.xml" in names or "xl/workbook.bin" in names:
         kind = FileKind.XLSX
-    elif "mimetype" in names and _zip_mimetype(zf) == "application/vnd.oasis.opendocument.spreadsheet":
+    elif ods:
         kind = FileKind.ODS
     elif "[Content_Types].xml" in names or "mimetype" in names or "META-INF/MANIFEST.MF" in names:
         raise WrongFileTypeError()  # a Word/PowerPoint/ODT document or a jar
@@ -624,10 +648,8 @@ def _open_openpyxl(stream: IO[bytes], sheet: str | int | None) -> Table:
     def rows_of(index: int) -> Iterator[list[object]]:
         ws = workbook.worksheets[index]
         try:
-            expected = 1
             for row in ws.iter_rows(values_only=True):
                 yield list(row)
-                expected += 1
         except Exception as exc:
             raise CorruptWorkbookError() from exc
 
@@ -670,7 +692,7 @@ def _table_from_sheets(
             n = start
             for cells in _chain(scanned[start:], cells_iter):
                 n += 1
-                yield n, _fit(cells, width)
+                yield n, fit_row(cells, width)
 
         return Table(
             kind=kind,
@@ -736,7 +758,8 @@ def _chain(first: list[list[str]], rest: Iterator[list[str]]) -> Iterator[list[s
     yield from rest
 
 
-def _fit(cells: list[str], width: int) -> list[str]:
+def fit_row(cells: list[str], width: int) -> list[str]:
+    """Pad with "" or cut `cells` to exactly `width` cells."""
     n = len(cells)
     if n == width:
         return cells
@@ -756,8 +779,8 @@ _DELIMITERS = (",", ";", "\t", "|")
 
 
 def _open_csv(stream: IO[bytes], head: bytes) -> Table:
-    encoding, needs_nfc = _detect_encoding(stream, head)
-    sample_text = _decode_sample(head, encoding)
+    encoding, offset, needs_nfc = _detect_encoding(stream, head)
+    sample_text = _decode_sample(head[offset:], encoding)
     best: tuple[int, str, _HeaderGuess] | None = None
     for delim in _DELIMITERS:
         if delim not in sample_text:
@@ -778,7 +801,7 @@ def _open_csv(stream: IO[bytes], head: bytes) -> Table:
         best = (guess.score, ",", guess)
     _, delimiter, guess = best
 
-    stream.seek(0)
+    stream.seek(offset)
     text = io.TextIOWrapper(stream, encoding=encoding, newline="", errors="strict")
     lines: Iterable[str] = _nfc_lines(text) if needs_nfc else text
     reader = csv.reader(lines, delimiter=delimiter)
@@ -789,18 +812,18 @@ def _open_csv(stream: IO[bytes], head: bytes) -> Table:
     header = [clean_text(h) for h in scanned[guess.index]]
     width = len(header)
 
+    first_data_row = guess.index + 2
+
     def data() -> Iterator[tuple[int, list[str]]]:
-        n = guess.index + 1
+        n = first_data_row - 1
         try:
             for cells in reader:
                 n += 1
                 if len(cells) != width:
-                    cells = _fit(cells, width)
+                    cells = fit_row(cells, width)
                 yield n, cells
         except (csv.Error, UnicodeDecodeError) as exc:
-            raise BinaryGarbageError(
-                f"Tệp CSV bị lỗi ở dòng {n + 1}: không đọc tiếp được. Không có dữ liệu nào được lưu."
-            ) from exc
+            raise Table.stream_error(exc, n) from exc
 
     table = Table(
         kind=FileKind.CSV,
@@ -808,12 +831,25 @@ def _open_csv(stream: IO[bytes], head: bytes) -> Table:
         header=header,
         columns=guess.columns,
         extra_columns=_extra_labels(header, guess.columns),
-        encoding=encoding,
+        encoding="utf-8-sig" if offset else encoding,
         delimiter=delimiter,
         _rows=data(),
+        # zip/count run in C: no Python frame per row on the hot path.
+        _raw_rows=zip(itertools.count(first_data_row), reader),
     )
-    table._closers.append(text)
+    # Detach rather than close: closing the wrapper would close a caller's stream too.
+    table._closers.append(_Detacher(text))
     return table
+
+
+class _Detacher:
+    def __init__(self, text: io.TextIOWrapper) -> None:
+        self.text: io.TextIOWrapper | None = text
+
+    def close(self) -> None:
+        if self.text is not None:
+            self.text.detach()
+            self.text = None
 
 
 def _nfc_lines(lines: Iterable[str]) -> Iterator[str]:
@@ -831,33 +867,33 @@ def _decode_sample(head: bytes, encoding: str) -> str:
     return decoder.decode(head, final=False)
 
 
-def _detect_encoding(stream: IO[bytes], head: bytes) -> tuple[str, bool]:
-    """Choose the text encoding of a CSV; also say whether lines need NFC normalisation.
+def _detect_encoding(stream: IO[bytes], head: bytes) -> tuple[str, int, bool]:
+    """Choose the text encoding of a CSV: (codec, bytes to skip, whether lines need NFC).
 
     BOMs decide first (Excel's "Unicode text" is UTF-16LE with BOM). Otherwise the whole file
     is checked as strict UTF-8 in chunks (fast, in C); if that fails, Windows-1258, whose
-    Vietnamese letters carry combining tone marks and always need NFC.
+    Vietnamese letters carry combining tone marks and always need NFC. A UTF-8 BOM is skipped
+    rather than decoded with "utf-8-sig", so the text layer keeps CPython's UTF-8 fast path.
     """
     if head.startswith(codecs.BOM_UTF8):
-        encoding = "utf-8-sig"
-    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encoding = "utf-16"
-    elif _looks_utf16(head):
-        encoding = "utf-16-le" if head[1:2] == b"\x00" else "utf-16-be"
-    else:
-        encoding = ""
-    if encoding and encoding != "utf-8-sig":
-        return encoding, _scan_text(stream, encoding)
-    try:
-        return encoding or "utf-8", _scan_text(stream, "utf-8-sig")
-    except UnicodeDecodeError:
-        if encoding:  # a UTF-8 BOM and then invalid UTF-8: damaged, not legacy
+        try:
+            return "utf-8", len(codecs.BOM_UTF8), _scan_text(stream, "utf-8", 3)
+        except UnicodeDecodeError:  # a UTF-8 BOM and then invalid UTF-8: damaged, not legacy
             raise BinaryGarbageError() from None
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16", 0, _scan_text(stream, "utf-16", 0)
+    if _looks_utf16(head):
+        encoding = "utf-16-le" if head[1:2] == b"\x00" else "utf-16-be"
+        return encoding, 0, _scan_text(stream, encoding, 0)
     try:
-        _scan_text(stream, "cp1258")
+        return "utf-8", 0, _scan_text(stream, "utf-8", 0)
+    except UnicodeDecodeError:
+        pass
+    try:
+        _scan_text(stream, "cp1258", 0)
     except UnicodeDecodeError:
         raise BinaryGarbageError() from None
-    return "cp1258", True
+    return "cp1258", 0, True
 
 
 def _looks_utf16(head: bytes) -> bool:
@@ -870,13 +906,13 @@ def _looks_utf16(head: bytes) -> bool:
     return max(even_nuls, odd_nuls) > 0.4 * half and min(even_nuls, odd_nuls) < 0.05 * half
 
 
-def _scan_text(stream: IO[bytes], encoding: str) -> bool:
+def _scan_text(stream: IO[bytes], encoding: str, offset: int) -> bool:
     """Decode the whole stream strictly; refuse binary content. True if NFC is needed.
 
     Raises UnicodeDecodeError if the encoding does not fit, BinaryGarbageError on NUL or
     control characters.
     """
-    stream.seek(0)
+    stream.seek(offset)
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     needs_nfc = False
     tail = ""

@@ -81,7 +81,6 @@ class Assignment(db.Model):
     outcome: Mapped[Outcome] = mapped_column(enum_column(Outcome))
     weight: Mapped[float] = mapped_column(Float, default=1.0)
     serial: Mapped[str] = mapped_column(String(32), unique=True)
-    short_code_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     enumerator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     issued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     issued_mode: Mapped[Mode | None] = mapped_column(enum_column(Mode))
@@ -104,6 +103,8 @@ class AccessToken(db.Model):
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     group: Mapped[RespondentGroup] = mapped_column(enum_column(RespondentGroup))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    short_code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    serial: Mapped[str] = mapped_column(String(32), index=True)  # printed on every page
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked: Mapped[bool] = mapped_column(default=False)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

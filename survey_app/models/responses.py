@@ -89,6 +89,7 @@ class FormDraft(db.Model):
     )
     answers: Mapped[dict] = mapped_column(JSONType, default=dict)
     page: Mapped[int] = mapped_column(default=0)
+    submission_id: Mapped[str] = mapped_column(String(64))  # same id for every retry
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 

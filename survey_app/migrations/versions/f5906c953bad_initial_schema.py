@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 5e3e44dea9bd
+Revision ID: f5906c953bad
 Revises: 
-Create Date: 2026-11-23 10:44:05.907455
+Create Date: 2026-11-23 10:49:18.893258
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = '5e3e44dea9bd'
+revision = 'f5906c953bad'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -299,7 +299,6 @@ def upgrade():
     sa.Column('outcome', sa.Enum('reserve', 'pending', 'issued', 'delivered', 'completed', 'partial', 'refused', 'non_contact', 'ineligible', 'returned_blank', name='outcome', native_enum=False, length=32), nullable=False),
     sa.Column('weight', sa.Float(), nullable=False),
     sa.Column('serial', sa.String(length=32), nullable=False),
-    sa.Column('short_code_hash', sa.String(length=64), nullable=True),
     sa.Column('enumerator_id', sa.Integer(), nullable=True),
     sa.Column('issued_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('issued_mode', sa.Enum('postal', 'enumerator', 'phone', name='mode', native_enum=False, length=32), nullable=True),
@@ -312,7 +311,6 @@ def upgrade():
     sa.ForeignKeyConstraint(['unit_id'], ['units.id'], name=op.f('fk_assignments_unit_id_units')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_assignments')),
     sa.UniqueConstraint('serial', name=op.f('uq_assignments_serial')),
-    sa.UniqueConstraint('short_code_hash', name=op.f('uq_assignments_short_code_hash')),
     sa.UniqueConstraint('stratum_id', 'draw_order', name=op.f('uq_assignments_stratum_id_draw_order'))
     )
     with op.batch_alter_table('assignments', schema=None) as batch_op:
@@ -325,6 +323,8 @@ def upgrade():
     sa.Column('unit_id', sa.Integer(), nullable=False),
     sa.Column('group', sa.Enum('hdnd_delegate', 'leader', 'civil_servant', 'citizen', 'business', name='respondentgroup', native_enum=False, length=32), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('short_code_hash', sa.String(length=64), nullable=False),
+    sa.Column('serial', sa.String(length=32), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('revoked', sa.Boolean(), nullable=False),
     sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
@@ -333,10 +333,12 @@ def upgrade():
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_access_tokens_campaign_id_campaigns'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['unit_id'], ['units.id'], name=op.f('fk_access_tokens_unit_id_units')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_access_tokens')),
+    sa.UniqueConstraint('short_code_hash', name=op.f('uq_access_tokens_short_code_hash')),
     sa.UniqueConstraint('token_hash', name=op.f('uq_access_tokens_token_hash'))
     )
     with op.batch_alter_table('access_tokens', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_access_tokens_assignment_id'), ['assignment_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_access_tokens_serial'), ['serial'], unique=False)
 
     op.create_table('paper_entries',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -365,6 +367,7 @@ def upgrade():
     sa.Column('token_id', sa.Integer(), nullable=False),
     sa.Column('answers', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('page', sa.Integer(), nullable=False),
+    sa.Column('submission_id', sa.String(length=64), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['token_id'], ['access_tokens.id'], name=op.f('fk_form_drafts_token_id_access_tokens'), ondelete='CASCADE'),
@@ -380,6 +383,7 @@ def downgrade():
     op.drop_table('response_links')
     op.drop_table('paper_entries')
     with op.batch_alter_table('access_tokens', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_access_tokens_serial'))
         batch_op.drop_index(batch_op.f('ix_access_tokens_assignment_id'))
 
     op.drop_table('access_tokens')

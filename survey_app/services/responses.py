@@ -1,0 +1,146 @@
+"""Recording responses (web and paper) and reading questionnaires in use."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import unicodedata
+
+from sqlalchemy import select
+
+from questionnaires.catalog import get_questionnaire
+from questionnaires.model import Question, QuestionKind, Questionnaire, RespondentGroup
+
+from ..errors import SurveyError
+from ..extensions import db
+from ..models import (
+    AccessToken,
+    Answer,
+    Assignment,
+    CampaignGroup,
+    Outcome,
+    Response,
+    ResponseLink,
+    ResponseSource,
+)
+from ..models._types import utcnow
+
+
+def questionnaire_for(campaign_id: int, group: RespondentGroup) -> tuple[Questionnaire,
+                                                                          CampaignGroup]:
+    """The questionnaire version a campaign uses for a group, checked against its digest."""
+    cg = db.session.scalar(select(CampaignGroup).where(CampaignGroup.campaign_id == campaign_id,
+                                                       CampaignGroup.group == group))
+    if cg is None:
+        raise SurveyError("Nhóm đối tượng không thuộc chiến dịch này.", status=404)
+    questionnaire = get_questionnaire(cg.questionnaire_ref)
+    if questionnaire.digest != cg.questionnaire_digest:
+        # A version in use must never change under a running campaign.
+        raise SurveyError("Phiên bản bảng hỏi đã bị thay đổi sau khi chiến dịch sử dụng; "
+                          "liên hệ quản trị viên.", status=500, code="questionnaire_changed")
+    return questionnaire, cg
+
+
+class AnswerError(SurveyError):
+    """Answers that do not fit the questionnaire (listed per question)."""
+
+    status = 422
+    code = "invalid_answers"
+
+
+def clean_answer(question: Question, raw: object) -> object | None:
+    """Validate one raw answer (str or list) against its question; None when empty."""
+    if question.kind is QuestionKind.MULTI:
+        values = [raw] if isinstance(raw, str) else list(raw or [])
+        values = [v for v in values if v]
+        if not values:
+            return None
+        codes = {o.code for o in question.options}
+        if any(v not in codes for v in values):
+            raise ValueError("Lựa chọn không hợp lệ.")
+        return sorted(set(values), key=[o.code for o in question.options].index)
+    text = raw if isinstance(raw, str) else ("" if raw is None else str(raw))
+    text = unicodedata.normalize("NFC", " ".join(text.split()))
+    if not text:
+        return None
+    if question.kind.has_options:
+        if question.option(text) is None:
+            raise ValueError("Lựa chọn không hợp lệ.")
+        return text
+    if question.kind is QuestionKind.NUMBER:
+        try:
+            number = float(text.replace(",", "."))
+        except ValueError as exc:
+            raise ValueError("Cần nhập một con số.") from exc
+        if question.min_value is not None and number < question.min_value:
+            raise ValueError(f"Số phải từ {question.min_value:g} trở lên.")
+        if question.max_value is not None and number > question.max_value:
+            raise ValueError(f"Số phải không quá {question.max_value:g}.")
+        return f"{number:g}"
+    if len(text) > question.max_length:
+        raise ValueError(f"Tối đa {question.max_length} ký tự.")
+    return text
+
+
+def shown_answers(questionnaire: Questionnaire, answers: dict) -> dict:
+    """Answers of the questions that skip logic shows (others are dropped), in order."""
+    kept: dict = {}
+    for q in questionnaire.questions():
+        if q.is_shown(kept) and answers.get(q.id) not in (None, "", []):
+            kept[q.id] = answers[q.id]
+    return kept
+
+
+def missing_required(questionnaire: Questionnaire, answers: dict,
+                     questions: list[Question] | None = None) -> list[str]:
+    """Ids of required, shown questions without an answer."""
+    shown = shown_answers(questionnaire, answers)
+    missing = []
+    for q in questions or questionnaire.questions():
+        if q.required and q.is_shown(shown) and q.id not in shown:
+            missing.append(q.id)
+    return missing
+
+
+def network_hash(address: str | None, secret: str) -> str:
+    """A short salted hash of the client's /24 (IPv4) or /48 (IPv6) network, for burst checks."""
+    if not address:
+        return ""
+    if ":" in address:
+        prefix = ":".join(address.split(":")[:3])
+    else:
+        prefix = ".".join(address.split(".")[:3])
+    return hashlib.sha256(f"{secret}|{prefix}".encode()).hexdigest()[:16]
+
+
+def record_response(token: AccessToken | None, assignment: Assignment | None, *,
+                    campaign_id: int, unit_id: int, group: RespondentGroup,
+                    questionnaire: Questionnaire, answers: dict, submission_id: str,
+                    source: ResponseSource, mode, started_at: dt.datetime | None = None,
+                    net: str = "", complete: bool = True) -> Response:
+    """Store a response with its answers and link; the caller has claimed the token."""
+    kept = shown_answers(questionnaire, answers)
+    now = utcnow()
+    duration = None
+    if started_at is not None:
+        if started_at.tzinfo is None:
+            started_at = started_at.replace(tzinfo=dt.UTC)
+        duration = max(0.0, (now - started_at).total_seconds())
+    response = Response(
+        campaign_id=campaign_id, unit_id=unit_id, group=group,
+        questionnaire_ref=questionnaire.ref, mode=mode, source=source,
+        submission_id=submission_id, weight=assignment.weight if assignment else 1.0,
+        complete=complete, started_at=started_at, submitted_at=now, duration_seconds=duration,
+        network_hash=net or None, flags=[],
+    )
+    for qid, value in kept.items():
+        text = ",".join(value) if isinstance(value, list) else str(value)
+        response.answers.append(Answer(question_id=qid, value=text))
+    db.session.add(response)
+    db.session.flush()
+    if assignment is not None:
+        db.session.add(ResponseLink(assignment_id=assignment.id, response_id=response.id))
+        assignment.outcome = Outcome.COMPLETED if complete else Outcome.PARTIAL
+        assignment.updated_at = now
+    db.session.flush()
+    return response

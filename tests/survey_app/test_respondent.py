@@ -1,0 +1,219 @@
+"""The mobile form: tokens, short codes, drafts, skip logic, single use, retries, CSRF."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+from helpers import csrf_from, make_assignments, make_campaign
+from sqlalchemy import func, select
+
+from questionnaires.catalog import get_questionnaire
+from survey_app.extensions import db
+from survey_app.models import AccessToken, Assignment, Outcome, Response, ResponseLink
+
+
+def _path(issued) -> str:
+    return "/f/" + issued.url.rsplit("/", 1)[1]
+
+
+def _answer_page(client, path, html, answers=None, action="next"):
+    q = re.findall(r'<fieldset class="q[^"]*" id="q-([^"]+)"', html)
+    data = {"csrf_token": csrf_from(html), "action": action,
+            "page": re.search(r'name="page" value="(\d+)"', html).group(1),
+            "submission_id": re.search(r'name="submission_id" value="([^"]+)"', html).group(1)}
+    questionnaire = get_questionnaire("sipas-citizen@2026.1")
+    for qid in q:
+        question = questionnaire.question(qid)
+        if answers and qid in answers:
+            data[qid] = answers[qid]
+        elif question.kind.value == "multi":
+            data[qid] = [question.options[0].code]
+        elif question.kind.has_options:
+            data[qid] = question.options[-2].code if len(question.options) > 1 else \
+                question.options[0].code
+        elif question.kind.value == "number":
+            data[qid] = "1"
+        else:
+            data[qid] = "Ý kiến thử"
+    return client.post(path, data=data), data
+
+
+def _complete(client, path, answers=None):
+    html = client.get(path).get_data(as_text=True)
+    for _ in range(20):
+        action = "submit" if "Gửi phiếu" in html else "next"
+        response, data = _answer_page(client, path, html, answers, action)
+        if action == "submit":
+            return response, data
+        assert response.status_code == 302, (_, action, sorted(data), client.get_cookie("session"))
+        html = client.get(path).get_data(as_text=True)
+    raise AssertionError("form never reached its last page")
+
+
+def test_token_is_stored_hashed_only(client):
+    campaign = make_campaign()
+    (_, issued), = make_assignments(campaign)
+    token = issued.url.rsplit("/", 1)[1]
+    assert len(token) >= 22  # 128 bits, URL-safe base64
+    record = db.session.scalar(select(AccessToken))
+    assert token not in (record.token_hash, record.short_code_hash)
+    assert issued.short_code not in (record.token_hash, record.short_code_hash)
+
+
+def test_full_flow_leave_come_back_submit_and_reopen(client):
+    campaign = make_campaign()
+    (assignment, issued), = make_assignments(campaign)
+    path = _path(issued)
+    first = client.get(path)
+    assert first.status_code == 200
+    html = first.get_data(as_text=True)
+    assert "Phần 1/" in html and "Thư ngỏ" in html
+    # Answer page 1, save, "leave" (new client), come back: answers are kept.
+    r, data = _answer_page(client, path, html, action="save")
+    assert r.status_code == 200 and "Đã lưu" in r.get_data(as_text=True)
+    other = client.application.test_client()
+    again = other.get(path).get_data(as_text=True)
+    assert 'value="nam" checked' in again or "checked" in again
+    response, _ = _complete(other, path)
+    assert response.status_code == 200
+    assert "Cảm ơn" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Response.id))) == 1
+    db.session.expire_all()
+    assert db.session.get(Assignment, assignment.id).outcome is Outcome.COMPLETED
+    reopened = client.get(path)
+    assert "đã được gửi" in reopened.get_data(as_text=True)
+
+
+def test_required_question_blocks_next(client):
+    campaign = make_campaign()
+    (_, issued), = make_assignments(campaign)
+    path = _path(issued)
+    html = client.get(path).get_data(as_text=True)
+    r, _ = _answer_page(client, path, html, answers={"a3": ""})
+    assert r.status_code == 422
+    assert "Câu này bắt buộc trả lời." in r.get_data(as_text=True)
+
+
+def test_invalid_option_is_refused(client):
+    campaign = make_campaign()
+    (_, issued), = make_assignments(campaign)
+    path = _path(issued)
+    html = client.get(path).get_data(as_text=True)
+    r, _ = _answer_page(client, path, html, answers={"a3": "khong-co"})
+    assert r.status_code == 422 and "Lựa chọn không hợp lệ" in r.get_data(as_text=True)
+
+
+def test_skip_logic_drops_hidden_answers(client):
+    campaign = make_campaign()
+    (_, issued), = make_assignments(campaign)
+    q = get_questionnaire("sipas-citizen@2026.1")
+    conditional = [x for x in q.questions() if x.show_if]
+    assert conditional
+    gate = conditional[0].show_if
+    failing = next(o.code for o in q.question(gate.question).options
+                   if o.code not in gate.values)
+    answers = {gate.question: failing}
+    for x in conditional:
+        answers[x.id] = x.options[0].code
+    response, _ = _complete(client, _path(issued), answers)
+    assert response.status_code == 200
+    stored = {a.question_id for a in db.session.scalar(select(Response)).answers}
+    assert gate.question in stored
+    assert not stored & {x.id for x in conditional}
+
+
+def test_retry_same_submission_is_one_response_and_other_gets_409(client):
+    campaign = make_campaign()
+    (_, issued), = make_assignments(campaign)
+    path = _path(issued)
+    response, data = _complete(client, path)
+    assert response.status_code == 200
+    retry = client.post(path, data=data)
+    assert retry.status_code == 200 and "Cảm ơn" in retry.get_data(as_text=True)
+    data2 = dict(data, submission_id="khac-hoan-toan")
+    other = client.post(path, data=data2)
+    assert other.status_code == 409 and "đã được gửi" in other.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Response.id))) == 1
+
+
+def test_missing_csrf_is_rejected(client):
+    campaign = make_campaign()
+    (_, issued), = make_assignments(campaign)
+    path = _path(issued)
+    client.get(path)
+    r = client.post(path, data={"page": "0", "action": "next", "a3": "ho_tich"})
+    assert r.status_code == 400
+    assert db.session.scalar(select(func.count(Response.id))) == 0
+
+
+def test_unknown_token_is_404(client):
+    assert client.get("/f/khong-ton-tai-abcdefghijkl").status_code == 404
+
+
+def test_short_code_opens_form_and_is_rate_limited(client, app_ctx):
+    campaign = make_campaign()
+    (_, issued), = make_assignments(campaign)
+    page = client.get("/f")
+    token = csrf_from(page.get_data(as_text=True))
+    typed = issued.short_code.lower().replace("-", " ")
+    r = client.post("/f", data={"code": typed, "csrf_token": token})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/f/ma")
+    assert "Phần 1/" in client.get("/f/ma").get_data(as_text=True)
+    # One wrong character: refused (check character), then the limit applies.
+    bad = issued.short_code[:-1] + ("0" if issued.short_code[-1] != "0" else "1")
+    fresh = client.application.test_client()
+    token = csrf_from(fresh.get("/f").get_data(as_text=True))
+    codes = [fresh.post("/f", data={"code": bad, "csrf_token": token}).status_code
+             for _ in range(app_ctx.config["SHORT_CODE_LIMIT"] + 2)]
+    assert codes[0] == 404
+    assert codes[-1] == 429
+
+
+@pytest.mark.slow
+def test_concurrent_submissions_on_one_token_make_one_response(app, tmp_path):
+    """50 threads submit the same finished form at once, with distinct submission ids."""
+    from survey_app.services.responses import record_response  # noqa: F401
+
+    with app.app_context():
+        campaign = make_campaign()
+        (assignment, issued), = make_assignments(campaign)
+        path = _path(issued)
+        client = app.test_client()
+        # Fill every page but the last with one client.
+        html = client.get(path).get_data(as_text=True)
+        while "Gửi phiếu" not in html:
+            r, _ = _answer_page(client, path, html)
+            html = client.get(path).get_data(as_text=True)
+        _, data = None, None
+        cookie = client.get_cookie("session")
+        base = {}
+        q = re.findall(r'<fieldset class="q[^"]*" id="q-([^"]+)"', html)
+        for qid in q:
+            question = get_questionnaire("sipas-citizen@2026.1").question(qid)
+            base[qid] = question.options[0].code if question.kind.has_options else "x"
+        base.update(csrf_token=csrf_from(html), action="submit",
+                    page=re.search(r'name="page" value="(\d+)"', html).group(1))
+        results = []
+        barrier = threading.Barrier(50)
+
+        def submit(i):
+            c = app.test_client()
+            c.set_cookie("session", cookie.value)
+            barrier.wait()
+            results.append(c.post(path, data=dict(base, submission_id=f"sid-{i}")).status_code)
+
+        threads = [threading.Thread(target=submit, args=(i,)) for i in range(50)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        db.session.remove()
+        assert db.session.scalar(select(func.count(Response.id))) == 1
+        assert db.session.scalar(select(func.count(ResponseLink.id))) == 1
+        assert results.count(200) == 1 and results.count(409) == 49, results
+        from conftest import _empty_tables
+
+        db.session.remove()
+        _empty_tables()
