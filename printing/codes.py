@@ -5,9 +5,9 @@ without ``Z``, so I, L, O, U and Z never appear). 31⁹ ≈ 2^44.6, so the rando
 than 40 bits. Printed as two groups of five: ``K7QXM-2P9AB``.
 
 The check symbol makes the weighted sum Σ (i + 1)·vᵢ over all ten symbols ≡ 0 (mod 31). Because 31
-is prime and the weights 1..10 are distinct and non-zero mod 31, every single-symbol substitution
-(changes the sum by wᵢ·δ ≢ 0) and every adjacent transposition (changes it by (wᵢ₊₁ − wᵢ)·δ = ±δ ≢ 0)
-is detected, including those involving the check symbol itself.
+is prime and the weights 1..10 are distinct and non-zero mod 31, every single-symbol
+substitution (changes the sum by wᵢ·δ ≢ 0) and every adjacent transposition (changes it by
+(wᵢ₊₁ − wᵢ)·δ = ±δ ≢ 0) is detected, including those involving the check symbol itself.
 """
 
 from __future__ import annotations

@@ -6,10 +6,12 @@ is read from system font paths and no standard-14 font is ever used.
 
 from __future__ import annotations
 
+import re
 import string
 import unicodedata
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
+from itertools import repeat
 
 import font_roboto
 from reportlab.pdfbase import pdfmetrics
@@ -69,9 +71,34 @@ def printable_text(text: str) -> str:
     return "".join(out)
 
 
+@lru_cache(maxsize=8192)
+def _unit_width(text: str, font: Font) -> float:
+    return pdfmetrics.stringWidth(text, str(font), 1.0)
+
+
+_DIGITS = frozenset("0123456789")
+_DIGIT_GAP = re.compile(r"(?<=\d) (?=\d)")
+_SPACES = re.compile(r"[ \t\r\f\v]+")  # not U+00A0, which glues words
+
+
 def text_width(text: str, font: Font, size: float) -> float:
-    """Width in points of `text` set in `font` at `size`."""
-    return pdfmetrics.stringWidth(text, str(font), size)
+    """Width in points of `text` set in `font` at `size`.
+
+    Widths of digit-free text (words of names, addresses, questions: a limited vocabulary) are
+    cached; text with digits (codes, serials, links, house numbers) is mostly unique, so it is
+    measured afresh rather than filling the cache.
+    """
+    if _DIGITS.isdisjoint(text):
+        return _unit_width(text, font) * size
+    widths, default = _char_widths(font)
+    return sum(map(widths.get, text, repeat(default, len(text)))) * size / 1000
+
+
+@cache
+def _char_widths(font: Font) -> tuple[dict[str, float], float]:
+    """Advance widths (per 1000 em) by character, as reportlab measures them."""
+    face = pdfmetrics.getFont(str(font)).face
+    return {chr(k): v for k, v in face.charWidths.items()}, face.defaultWidth
 
 
 def wrap_text(text: str, font: Font, size: float, width: float) -> list[str]:
@@ -82,9 +109,13 @@ def wrap_text(text: str, font: Font, size: float, width: float) -> list[str]:
     lines: list[str] = []
     space = text_width(" ", font, size)
     for paragraph in text.split("\n"):
+        # keep digit groups together ("0232 3822 123"): join them with no-break spaces
+        paragraph = _DIGIT_GAP.sub("\u00a0", paragraph)
         current = ""
         current_w = 0.0
-        for word in paragraph.split():
+        for word in _SPACES.split(paragraph.strip()):
+            if not word:
+                continue
             w = text_width(word, font, size)
             if w > width:  # e.g. a long link: break it by characters
                 if current:

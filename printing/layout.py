@@ -28,8 +28,8 @@ MARGIN_TOP = 12 * mm
 MARGIN_BOTTOM = 11 * mm
 CONTENT_W = PAGE_W - 2 * MARGIN_X
 FOOTER_Y = MARGIN_BOTTOM  # baseline of the footer line
-CONTENT_BOTTOM = MARGIN_BOTTOM + 16
-HEADER_H = 52  # pages 2..n: strip with title and small QR code
+CONTENT_BOTTOM = MARGIN_BOTTOM + 22
+HEADER_H = 58  # pages 2..n: strip with title and small QR code
 
 QR_MAIN = 30 * mm
 QR_SMALL = 15 * mm
@@ -167,11 +167,11 @@ class FormLayout:
 def keying_codes(question: Question) -> tuple[str, ...]:
     """What is printed next to each option's box and typed by a keyer.
 
-    The option codes themselves when they are all short (≤ 3 characters, e.g. "1".."5", "9"),
+    The option codes themselves when they are all short numbers (e.g. "1".."5", "9"),
     otherwise the options' positions "1".."n" (codes like "duoi_25" are not typable).
     """
     codes = tuple(o.code for o in question.options)
-    if codes and all(len(c) <= 3 for c in codes):
+    if codes and all(c.isdigit() and len(c) <= 3 for c in codes):
         return codes
     return tuple(str(i) for i in range(1, len(codes) + 1))
 
@@ -438,8 +438,12 @@ def _grid_blocks(
     col_w = min(44.0, max(24.0, 0.5 * CONTENT_W / k))
     text_w = CONTENT_W - NUM_W - k * col_w - 6
     x_cols = MARGIN_X + CONTENT_W - k * col_w
-    head_lines = [wrap_text(lb, Font.REGULAR, 7, col_w - 3) for lb in labels]
+    head_lines = [
+        wrap_text(lb, Font.REGULAR, 7, col_w - 3) if lb != code else []
+        for lb, code in zip(labels, codes, strict=True)
+    ]
     head_h = max(len(h) for h in head_lines) * 8.2 + 14
+    box_codes = col_w >= 30  # narrow columns: the header alone names the code
 
     def emit_header(top: float) -> list[Op]:
         ops: list[Op] = [RectOp(MARGIN_X, top - head_h, CONTENT_W, head_h, 0, fill=0.93)]
@@ -479,7 +483,10 @@ def _grid_blocks(
             box_top = top - (row_h - BOX) / 2
             for j, code in enumerate(codes):
                 cx = x_cols + (j + 0.5) * col_w
-                ops += _checkbox(cx - BOX / 2 - 3, box_top, code)
+                if box_codes:
+                    ops += _checkbox(cx - BOX / 2 - 3, box_top, code)
+                else:
+                    ops.append(RectOp(cx - BOX / 2, box_top - BOX, BOX, BOX, 0.8, fill=1.0))
             ops.append(LineOp(MARGIN_X, top - row_h, MARGIN_X + CONTENT_W, top - row_h, 0.3,
                               grey=0.6))
             return ops
@@ -546,7 +553,7 @@ def _paginate(
             if b.header is not None and b.header is last_header:
                 pages[-1] += b.header.emit(y)
                 y -= b.header.height
-                at_page_top = False
+                at_page_top = True  # a row taller than a page must not loop forever
             continue
         if not at_page_top:
             y -= b.space_before
@@ -604,7 +611,7 @@ def _first_page_head(
     cx = rx + RIGHT_COL_W / 2
     top = PAGE_H - MARGIN_TOP
     qr_main = QrSlot(cx - QR_MAIN / 2, top - QR_MAIN, QR_MAIN)
-    ry = top - QR_MAIN - 4
+    ry = top - QR_MAIN - 8
     ops.append(TextOp(cx, ry - 7, "Mã phiếu (nhập khi trả lời qua mạng)", Font.REGULAR, 6.5,
                       Align.CENTER, grey=0.3))
     code_main = TextSlot(cx, ry - 7 - 13, RIGHT_COL_W, Font.BOLD, 12, Align.CENTER)
@@ -676,7 +683,7 @@ def _page_furniture(q: Questionnaire, c: CampaignInfo, index: int, count: int) -
     ops: list[Op] = []
     if index > 0:
         top = PAGE_H - MARGIN_TOP
-        w = CONTENT_W - QR_SMALL - 70
+        w = CONTENT_W - QR_SMALL - 130
         ops.append(TextOp(MARGIN_X, top - 8, fit_text(_nfc(q.title), Font.BOLD, 8, w), Font.BOLD,
                           8, grey=0.25))
         campaign = _nfc(c.name) + (f" · {_nfc(c.rated_unit_name)}" if c.rated_unit_name else "")
@@ -717,7 +724,7 @@ def prepare_layout(
     )
     top = PAGE_H - MARGIN_TOP
     qr_small = QrSlot(MARGIN_X + CONTENT_W - QR_SMALL, top - QR_SMALL, QR_SMALL)
-    code_small = TextSlot(MARGIN_X + CONTENT_W - QR_SMALL - 6, top - 8, 120, Font.BOLD, 9,
+    code_small = TextSlot(MARGIN_X + CONTENT_W - QR_SMALL - 10, top - 8, 120, Font.BOLD, 9,
                           Align.RIGHT)
     footer = TextSlot(MARGIN_X, FOOTER_Y, CONTENT_W - 80, Font.REGULAR, 8.5)
     slots = Slots(qr_small=qr_small, code_small=code_small, footer=footer, **slot_data)  # type: ignore[arg-type]

@@ -132,6 +132,15 @@ _TOML_MESSAGES = {
 
 def _parse(source: Source, problems: list[Problem]) -> tuple[dict[str, Any] | None, bytes]:
     """Read and parse a source; on failure record a problem and return (None, b"")."""
+    if isinstance(source, str) and "\n" not in source and source.strip().endswith(".toml"):
+        # A str is TOML text; a lone file name here is a caller mistake worth naming.
+        problems.append(
+            Problem(
+                "tệp",
+                "Nhận được một tên tệp thay vì nội dung TOML; hãy truyền Path(...) để đọc tệp.",
+            )
+        )
+        return None, b""
     try:
         canon = canonical_source(source)
     except UnicodeDecodeError as exc:

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from enum import IntFlag, StrEnum
 
 import numpy as np
+from scipy import sparse
 
 from questionnaires.model import (
     Band,
@@ -59,6 +60,7 @@ from questionnaires.stats import (
     Z95,
     fpc_factor,
     kish_n_eff,
+    nanquantile_first_axis,
     rank_competition,
     t_quantile,
     wilson_interval,
@@ -488,8 +490,8 @@ def score_units(
         weights = np.asarray(weights, dtype=np.float64)
         if weights.shape != (n_resp,) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
             raise ScoringError("weights must be finite, >= 0, one per response")
-    if ci is CiMethod.BOOTSTRAP and rng is None:
-        raise ScoringError("bootstrap intervals need a numpy Generator (rng)")
+    if ci is CiMethod.BOOTSTRAP and (rng is None or n_boot < 2):
+        raise ScoringError("bootstrap intervals need a numpy Generator (rng) and n_boot >= 2")
 
     n_crit = len(compiled.criterion_ids)
     n_el = len(compiled.element_ids)
@@ -529,19 +531,21 @@ def score_units(
     z_overall = np.zeros(n_resp)
     z_element = np.zeros((n_el, n_resp)) if ci is CiMethod.ANALYTIC else None
     crit_ss = np.zeros((n_units, n_crit))
-    safe_b = np.where(available, sum_b, 1.0)
-    p0 = np.nan_to_num(p, nan=0.0)
+    # Per-unit coefficients, criterion-major so each gather below reads a contiguous row.
+    inv_b = np.ascontiguousarray((1.0 / np.where(available, sum_b, 1.0)).T)
+    p_over_b = np.ascontiguousarray(np.nan_to_num(p, nan=0.0).T) * inv_b
+    gamma_t, beta_t = np.ascontiguousarray(gamma.T), np.ascontiguousarray(beta.T)
     for c in range(n_crit):
         y, x = _criterion_columns(compiled, codes_t, c)
         if weights is not None:
             y = y * weights
             x = x * weights
-        e = (y - p0[unit_index, c] * x) / safe_b[unit_index, c]
+        e = y * inv_b[c][unit_index] - p_over_b[c][unit_index] * x
         crit_ss[:, c] = by_unit(e * e)
         if ci is CiMethod.ANALYTIC:
-            z_overall += gamma[unit_index, c] * e
+            z_overall += gamma_t[c][unit_index] * e
             assert z_element is not None
-            z_element[compiled.criterion_element[c]] += beta[unit_index, c] * e
+            z_element[compiled.criterion_element[c]] += beta_t[c][unit_index] * e
 
     n_valid = np.bincount(unit_index, weights=any_valid, minlength=n_units).astype(np.int64)
     fpc_unit = fpc_factor(n_u, frame_sizes)
@@ -643,47 +647,58 @@ def _bootstrap(
     """Percentile bootstrap over respondents within each unit for overall and elements.
 
     Each replicate redraws n_u respondents with replacement inside every unit at once
-    (vectorised gather + `np.add.reduceat` over the unit-sorted rows). Returns proportions
+    (a sparse resampling matrix times the per-response sums). Returns proportions
     (0..1): overall low/high/se, element low/high. The interval is shrunk around the estimate
     by the finite population correction.
     """
     n_crit = len(compiled.criterion_ids)
+    n_el = len(compiled.element_ids)
+    n_resp = unit_index.size
     order = np.argsort(unit_index, kind="stable")
     u_sorted = unit_index[order]
     counts = np.bincount(unit_index, minlength=n_units)
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    indptr = np.concatenate(([0], np.cumsum(counts)))
     nonempty = np.flatnonzero(counts > 0)
-    seg_starts = starts[nonempty]
-    # Per-response criterion sums in unit order (float32 halves the memory of the gathers).
-    a = np.empty((u_sorted.size, n_crit), dtype=np.float32)
-    b = np.empty((u_sorted.size, n_crit), dtype=np.float32)
+    # Per-response criterion sums (Σ w·y | Σ w·x) in unit order.
+    ab = np.empty((n_resp, 2 * n_crit))
     for c in range(n_crit):
         y, x = _criterion_columns(compiled, codes_t, c)
         if weights is not None:
             y, x = y * weights, x * weights
-        a[:, c], b[:, c] = y[order], x[order]
-    ab = np.concatenate([a, b], axis=1)
-    del a, b
-    row_start = starts[u_sorted]
+        ab[:, c], ab[:, n_crit + c] = y[order], x[order]
+    row_start = indptr[:-1][u_sorted]
     row_count = counts[u_sorted].astype(np.float64)
 
-    rep_overall = np.empty((n_boot, nonempty.size))
-    rep_element = np.empty((n_boot, nonempty.size, len(compiled.element_ids)))
-    for r in range(n_boot):
-        pick = row_start + (rng.random(u_sorted.size) * row_count).astype(np.intp)
-        sums = np.add.reduceat(ab[pick], seg_starts, axis=0).astype(np.float64)
+    # A replicate is a sparse (units × responses) matrix whose row u holds n_u draws among
+    # unit u's rows (repeats add up); one sparse-dense product gives every unit's resampled
+    # sums. Several replicates are stacked per product to amortise the overhead.
+    batch = max(1, min(n_boot, 2_000_000 // max(n_resp, 1)))
+    rep_overall = np.empty((n_boot, n_units))
+    rep_element = np.empty((n_boot, n_units, n_el))
+    for r0 in range(0, n_boot, batch):
+        b = min(batch, n_boot - r0)
+        draws = rng.random((b, n_resp))
+        pick = (row_start + (draws * row_count).astype(np.intp)).ravel()
+        resample = sparse.csr_matrix(
+            (np.ones(b * n_resp), pick, _stacked_indptr(indptr, b)),
+            shape=(b * n_units, n_resp),
+        )
+        sums = resample @ ab  # (b·units, 2C)
         sa, sb = sums[:, :n_crit], sums[:, n_crit:]
         avail = sb > 0
         with np.errstate(divide="ignore", invalid="ignore"):
             p = np.where(avail, sa / np.where(avail, sb, 1.0), np.nan)
-        el, ov, _, _ = _composites(compiled, p, avail)
-        rep_overall[r] = ov
-        rep_element[r] = el
+        el, ov, _, _ = _composites(compiled, p, avail)  # row-wise: replicates stack as rows
+        rep_overall[r0 : r0 + b] = ov.reshape(b, n_units)
+        rep_element[r0 : r0 + b] = el.reshape(b, n_units, n_el)
+    rep_overall = rep_overall[:, nonempty]
+    rep_element = rep_element[:, nonempty]
 
     def interval(est: np.ndarray, reps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN units
-            q_lo, q_hi = np.nanpercentile(reps, [2.5, 97.5], axis=0)
+            q_lo = nanquantile_first_axis(reps, 0.025)
+            q_hi = nanquantile_first_axis(reps, 0.975)
             sd = np.nanstd(reps, axis=0, ddof=1)
         f = fpc_unit[nonempty].reshape((-1,) + (1,) * (est.ndim - 1))
         lo = np.clip(est - f * (est - q_lo), 0.0, 1.0)
@@ -698,6 +713,13 @@ def _bootstrap(
     lo, hi, _ = interval(element[nonempty], rep_element)
     el_lo[nonempty], el_hi[nonempty] = lo, hi
     return ov_lo, ov_hi, ov_se, el_lo, el_hi
+
+
+def _stacked_indptr(indptr: np.ndarray, copies: int) -> np.ndarray:
+    """CSR row pointer of `copies` row-blocks each shaped like `indptr` (one per replicate)."""
+    total = indptr[-1]
+    blocks = indptr[:-1][None, :] + total * np.arange(copies)[:, None]
+    return np.concatenate((blocks.ravel(), [total * copies]))
 
 
 def score_units_both(

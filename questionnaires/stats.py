@@ -89,3 +89,20 @@ def rank_competition(scores: np.ndarray, decimals: int = 2) -> np.ndarray:
     first_pos = np.maximum.accumulate(np.where(starts_group, pos, 0))
     ranks[scored[order]] = first_pos + 1
     return ranks
+
+
+def nanquantile_first_axis(values: np.ndarray, q: float) -> np.ndarray:
+    """`np.nanquantile(values, q, axis=0)` (linear interpolation), vectorised.
+
+    NumPy's nanquantile loops over columns in Python when some contain NaN; this sorts once
+    (NaN sorts last) and interpolates inside each column's finite part. All-NaN columns → NaN.
+    """
+    ordered = np.sort(values, axis=0)
+    k = np.isfinite(ordered).sum(axis=0)
+    pos = q * np.maximum(k - 1, 0)
+    below = np.floor(pos).astype(np.intp)
+    above = np.minimum(below + 1, np.maximum(k - 1, 0))
+    frac = pos - below
+    lo = np.take_along_axis(ordered, below[None], axis=0)[0]
+    hi = np.take_along_axis(ordered, above[None], axis=0)[0]
+    return np.where(k > 0, lo + frac * (hi - lo), np.nan)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 
@@ -27,6 +28,9 @@ __all__ = [
     "check_eligibility",
     "isin_sorted",
 ]
+
+
+_THREADED_SORT_FROM = 500_000  # rows; below this a thread costs more than it saves
 
 
 class ExclusionReason(IntEnum):
@@ -154,8 +158,10 @@ class Eligibility:
 
 
 def _bucket(values: np.ndarray, shift: int) -> np.ndarray:
-    with np.errstate(over="ignore"):
-        return ((values.view(np.uint64) * GAMMA) >> np.uint64(shift)).astype(np.intp)
+    """Multiplicative (Fibonacci) hash of int64 values to ``64 - shift`` bits, as indices."""
+    h = values.view(np.uint64) * GAMMA  # wraps modulo 2**64 by design
+    h >>= np.uint64(shift)
+    return h.view(np.intp) if np.dtype(np.intp).itemsize == 8 else h.astype(np.intp)
 
 
 def isin_sorted(values: np.ndarray, members: np.ndarray) -> np.ndarray:
@@ -183,21 +189,104 @@ def isin_sorted(values: np.ndarray, members: np.ndarray) -> np.ndarray:
     return out
 
 
-def _mark(reason: np.ndarray, condition: np.ndarray, code: ExclusionReason) -> None:
-    reason[condition & (reason == 0)] = code
+def _packable(phone: np.ndarray) -> int:
+    """Bits for a row index beside the phone in one uint64, or 0 when phones are too wide."""
+    i_bits = max(phone.size.bit_length(), 1)
+    if phone.size and int(phone.min()) >= 0 and int(phone.max()) < (1 << (64 - i_bits)):
+        return i_bits
+    return 0
 
 
-def _dedup_phone(frame: FrameColumns, reason: np.ndarray, scope: DedupScope) -> None:
+def _sort_phones(phone: np.ndarray, i_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Non-missing phones sorted, with the row each came from: one value sort of
+    (phone | row), which groups equal phones without an argsort."""
+    v = phone.view(np.uint64) << np.uint64(i_bits)
+    v |= np.arange(phone.size, dtype=np.uint64)
+    v.sort()
+    v = v[np.searchsorted(v, np.uint64(1 << i_bits)) :]  # phone 0 = missing
+    rows = (v & np.uint64((1 << i_bits) - 1)).view(np.int64)
+    v >>= np.uint64(i_bits)
+    return v.view(np.int64), rows
+
+
+def _phone_rules_sorted(
+    frame: FrameColumns,
+    rules: EligibilityRules,
+    reason: np.ndarray,
+    sorted_phone: np.ndarray,
+    sorted_rows: np.ndarray,
+) -> None:
+    """Earlier-campaign phones and one-entry-per-phone from phones sorted with their rows.
+
+    The sort covers every row; only the few rows the rules concern are checked for earlier
+    exclusion reasons, so the sort does not wait for the row-wise rules.
+    """
+    if rules.excluded_phones.size:
+        lo = np.searchsorted(sorted_phone, rules.excluded_phones, "left")
+        hi = np.searchsorted(sorted_phone, rules.excluded_phones, "right")
+        rows = sorted_rows[_ranges(lo, hi)]
+        reason[rows[reason[rows] == 0]] = ExclusionReason.PREVIOUSLY_SAMPLED
+    if rules.one_per_phone is DedupScope.NONE:
+        return
+    same = sorted_phone[1:] == sorted_phone[:-1]
+    shared = np.zeros(sorted_phone.size, dtype=bool)
+    shared[1:] = same
+    shared[:-1] |= same
+    pos = np.flatnonzero(shared)
+    pos = pos[reason[sorted_rows[pos]] == 0]  # duplicates among still-eligible rows only
+    if pos.size == 0:
+        return
+    if rules.one_per_phone is DedupScope.STRATUM:
+        _dedup_rows(frame, sorted_rows[pos], reason, rules.one_per_phone)
+        return
+    # Rows are grouped by phone already: the smallest key of each run wins (no sort needed).
+    rows, p = sorted_rows[pos], sorted_phone[pos]
+    k = frame.key[rows]
+    start = np.flatnonzero(np.concatenate(([True], p[1:] != p[:-1])))
+    smallest = np.repeat(np.minimum.reduceat(k, start), np.diff(np.append(start, k.size)))
+    reason[rows[k != smallest]] = ExclusionReason.DUPLICATE_PHONE
+
+
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(lo[i], hi[i]) for all i, vectorised."""
+    length = hi - lo
+    total = int(length.sum())
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    ends = np.cumsum(length)
+    return np.repeat(lo - (ends - length), length) + np.arange(total)
+
+
+def _phone_rules_hashed(frame: FrameColumns, rules: EligibilityRules, reason: np.ndarray) -> None:
+    """Any 64-bit phone identifiers: both rules only concern rows whose phone is in a small set
+    (excluded phones, or phones seen more than once), which one membership test finds."""
     phone = frame.phone
     assert phone is not None
-    idx = np.flatnonzero((reason == 0) & (phone != MISSING_ID))
-    ph = phone[idx]
-    s = np.sort(ph)
-    repeated = np.unique(s[1:][s[1:] == s[:-1]])
-    if repeated.size == 0:
+    rows = np.flatnonzero((reason == 0) & (phone != MISSING_ID))
+    ph = phone[rows]
+    dedup = rules.one_per_phone is not DedupScope.NONE
+    repeated = np.empty(0, np.int64)
+    if dedup:
+        s = np.sort(ph)
+        repeated = np.unique(s[1:][s[1:] == s[:-1]])
+    members = np.union1d(rules.excluded_phones, repeated)
+    if members.size == 0:
         return
-    rows = idx[isin_sorted(ph, repeated)]  # rows sharing their phone with another row
-    p, k = phone[rows], frame.key[rows]
+    rows = rows[isin_sorted(ph, members)]
+    if rules.excluded_phones.size:
+        before = isin_sorted(phone[rows], rules.excluded_phones)
+        reason[rows[before]] = ExclusionReason.PREVIOUSLY_SAMPLED
+        rows = rows[~before]
+    if dedup and rows.size:
+        _dedup_rows(frame, rows[isin_sorted(phone[rows], repeated)], reason, rules.one_per_phone)
+
+
+def _dedup_rows(
+    frame: FrameColumns, rows: np.ndarray, reason: np.ndarray, scope: DedupScope
+) -> None:
+    """Mark DUPLICATE_PHONE on ``rows`` (eligible rows sharing a phone) except each first."""
+    assert frame.phone is not None
+    p, k = frame.phone[rows], frame.key[rows]
     if scope is DedupScope.STRATUM:
         st = frame.stratum[rows]
         order = np.lexsort((k, p, st))
@@ -220,40 +309,64 @@ def check_eligibility(frame: FrameColumns, rules: EligibilityRules) -> Eligibili
 
     Raises ``SamplingError`` when a rule needs a column the frame does not have.
     """
-    n = len(frame)
-    reason = np.zeros(n, dtype=np.uint8)
-    if rules.require_phone or rules.one_per_phone is not DedupScope.NONE:
-        if frame.phone is None:
-            raise SamplingError("the phone rules need the frame's phone column")
-    if rules.require_phone:
-        assert frame.phone is not None
-        reason[frame.phone == MISSING_ID] = ExclusionReason.NO_PHONE
-    if rules.period_start is not None or rules.period_end is not None:
-        dates = frame.transaction_date
-        if dates is None:
-            raise SamplingError("the reference period needs the frame's transaction dates")
-        _mark(reason, np.isnat(dates), ExclusionReason.MISSING_DATE)
-        outside = np.zeros(n, dtype=bool)
-        if rules.period_start is not None:
-            outside |= dates < np.datetime64(rules.period_start, "D")
-        if rules.period_end is not None:
-            outside |= dates > np.datetime64(rules.period_end, "D")
-        _mark(reason, outside, ExclusionReason.OUTSIDE_PERIOD)
+    reason = np.zeros(len(frame), dtype=np.uint8)
+    needs_phone = (
+        rules.require_phone
+        or rules.one_per_phone is not DedupScope.NONE
+        or rules.excluded_phones.size > 0
+    )
+    if needs_phone and frame.phone is None:
+        raise SamplingError("the phone rules need the frame's phone column")
+    if rules.excluded_persons.size and frame.person is None:
+        raise SamplingError("excluding earlier persons needs the frame's person column")
+    checks_period = rules.period_start is not None or rules.period_end is not None
+    if checks_period and frame.transaction_date is None:
+        raise SamplingError("the reference period needs the frame's transaction dates")
+
+    phone_rules = rules.excluded_phones.size > 0 or rules.one_per_phone is not DedupScope.NONE
+    i_bits = _packable(frame.phone) if phone_rules and frame.phone is not None else 0
+    pool, sorting = None, None
+    if i_bits:
+        if len(frame) >= _THREADED_SORT_FROM:
+            # The phone sort needs no other rule: run it on a second core meanwhile.
+            pool = ThreadPoolExecutor(max_workers=1)
+            sorting = pool.submit(_sort_phones, frame.phone, i_bits)
+        else:
+            sorting = _sort_phones(frame.phone, i_bits)
+
+    # Row-wise rules, written from the last reason to the first so that the first reason that
+    # applies is the one left standing.
     if rules.reference_year is not None and frame.birth_year is not None:
         by = frame.birth_year
-        young = (by != MISSING_BIRTH_YEAR) & (rules.reference_year - by < rules.min_age)
-        _mark(reason, young, ExclusionReason.UNDERAGE)
-    if rules.excluded_phones.size:
-        if frame.phone is None:
-            raise SamplingError("excluding earlier phones needs the frame's phone column")
-        _mark(reason, isin_sorted(frame.phone, rules.excluded_phones),
-              ExclusionReason.PREVIOUSLY_SAMPLED)
+        young = (by != MISSING_BIRTH_YEAR) & (by > rules.reference_year - rules.min_age)
+        np.putmask(reason, young, np.uint8(ExclusionReason.UNDERAGE))
+    if checks_period:
+        dates = frame.transaction_date
+        assert dates is not None
+        if rules.period_start is not None:
+            early = dates < np.datetime64(rules.period_start, "D")
+            np.putmask(reason, early, np.uint8(ExclusionReason.OUTSIDE_PERIOD))
+        if rules.period_end is not None:
+            late = dates > np.datetime64(rules.period_end, "D")
+            np.putmask(reason, late, np.uint8(ExclusionReason.OUTSIDE_PERIOD))
+        np.putmask(reason, np.isnat(dates), np.uint8(ExclusionReason.MISSING_DATE))
+    if rules.require_phone:
+        assert frame.phone is not None
+        np.putmask(reason, frame.phone == MISSING_ID, np.uint8(ExclusionReason.NO_PHONE))
+
+    # Set-based rules, only on rows still eligible.
     if rules.excluded_persons.size:
-        if frame.person is None:
-            raise SamplingError("excluding earlier persons needs the frame's person column")
-        _mark(reason, isin_sorted(frame.person, rules.excluded_persons),
-              ExclusionReason.PREVIOUSLY_SAMPLED)
-    if rules.one_per_phone is not DedupScope.NONE:
-        _dedup_phone(frame, reason, rules.one_per_phone)
-    tally = np.bincount(reason, minlength=len(ExclusionReason) + 1)
-    return Eligibility(reason=reason, counts={r: int(tally[r]) for r in ExclusionReason})
+        assert frame.person is not None
+        earlier = isin_sorted(frame.person, rules.excluded_persons) & (reason == 0)
+        np.putmask(reason, earlier, np.uint8(ExclusionReason.PREVIOUSLY_SAMPLED))
+    if sorting is not None:
+        if pool is not None:
+            with pool:
+                sorted_phone, sorted_rows = sorting.result()
+        else:
+            sorted_phone, sorted_rows = sorting
+        _phone_rules_sorted(frame, rules, reason, sorted_phone, sorted_rows)
+    elif phone_rules:
+        _phone_rules_hashed(frame, rules, reason)
+    counts = {r: int(np.count_nonzero(reason == r)) for r in ExclusionReason}
+    return Eligibility(reason=reason, counts=counts)

@@ -95,12 +95,21 @@ def stratum_generator(seed: int, stratum_key: str) -> np.random.Generator:
 
 def mix64(z: np.ndarray) -> np.ndarray:
     """SplitMix64 output function on a uint64 array (a bijection; returns a new array)."""
-    z = z ^ (z >> _S30)
-    z *= _M1
-    z ^= z >> _S27
-    z *= _M2
-    z ^= z >> _S31
+    z = np.array(z, dtype=np.uint64, copy=True)
+    _mix64_inplace(z)
     return z
+
+
+def _mix64_inplace(z: np.ndarray) -> None:
+    tmp = np.empty_like(z)  # one scratch array: no temporary per operation
+    np.right_shift(z, _S30, out=tmp)
+    z ^= tmp
+    z *= _M1
+    np.right_shift(z, _S27, out=tmp)
+    z ^= tmp
+    z *= _M2
+    np.right_shift(z, _S31, out=tmp)
+    z ^= tmp
 
 
 def priorities(keys: np.ndarray, seeds: np.ndarray | int) -> np.ndarray:
@@ -111,7 +120,7 @@ def priorities(keys: np.ndarray, seeds: np.ndarray | int) -> np.ndarray:
     """
     k = np.ascontiguousarray(keys, dtype=np.int64).view(np.uint64)
     s = np.asarray(seeds, dtype=np.uint64) if isinstance(seeds, np.ndarray) else np.uint64(seeds)
-    with np.errstate(over="ignore"):
-        state = k * GAMMA
-        state += s
-    return mix64(state)
+    state = k * GAMMA  # uint64 arithmetic wraps modulo 2**64 by design
+    state += s
+    _mix64_inplace(state)
+    return state

@@ -177,7 +177,8 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
-AREA_CLIS = ("frames.cli", "draws.cli", "printing_jobs.cli", "fieldwork.cli", "analysis.cli")
+AREA_CLIS = ("frames.cli", "draws.cli", "printing_jobs.cli", "fieldwork.cli", "analysis.cli",
+             "printouts.cli")
 
 
 def register_cli(app: Flask) -> None:

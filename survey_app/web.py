@@ -49,7 +49,7 @@ def register_web(app: Flask) -> None:
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(admin_bp)
-    for module in ("frames", "draws", "fieldwork", "respondent", "analysis", "api"):
+    for module in ("frames", "draws", "fieldwork", "respondent", "analysis", "api", "printouts"):
         try:
             pkg = __import__(f"survey_app.{module}", fromlist=["bp"])
         except ModuleNotFoundError as exc:  # area not built yet

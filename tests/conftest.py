@@ -10,6 +10,7 @@ from flask import g
 from sqlalchemy import create_engine, text
 
 from survey_app import create_app
+from helpers import empty_tables
 from survey_app.extensions import db
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -59,18 +60,6 @@ def app(tmp_path_factory):
         _reset_postgres(url)
 
 
-def _empty_tables() -> None:
-    tables = [t for t in reversed(db.metadata.sorted_tables)]
-    if db.engine.dialect.name == "postgresql":
-        names = ", ".join(f'"{t.name}"' for t in tables)
-        with db.engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    else:
-        with db.engine.begin() as conn:
-            for t in tables:
-                conn.execute(t.delete())
-
-
 @pytest.fixture
 def app_ctx(app):
     """An app context with an empty database; emptied again afterwards."""
@@ -78,7 +67,7 @@ def app_ctx(app):
         yield app
         db.session.rollback()
         db.session.remove()
-        _empty_tables()
+        empty_tables()
 
 
 @pytest.fixture

@@ -5,6 +5,24 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+
+def empty_tables() -> None:
+    """Delete every row of every table (PostgreSQL: one TRUNCATE)."""
+    from sqlalchemy import text
+
+    from survey_app.extensions import db
+
+    tables = [t for t in reversed(db.metadata.sorted_tables)]
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        with db.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        with db.engine.begin() as conn:
+            for t in tables:
+                conn.execute(t.delete())
+
+
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
@@ -91,3 +109,38 @@ def make_assignments(campaign, group="citizen", count=1):
         issued.append((a, issue_for_assignment(a)))
     db.session.commit()
     return issued
+
+
+def make_frame(campaign, unit_code, group="citizen", n=20, *, phones=True, start_row=2,
+               file_sha="f" * 64, dates=None):
+    """An ACTIVE import batch with `n` synthetic frame entries (bypassing the file reader)."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from questionnaires.model import RespondentGroup
+    from survey_app.draws.frame import fingerprint, stable_key
+    from survey_app.extensions import db
+    from survey_app.models import BatchStatus, FrameEntry, ImportBatch, PhoneKind, Unit
+
+    unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
+    group = RespondentGroup(group)
+    batch = ImportBatch(campaign_id=campaign.id, unit_id=unit.id, group=group,
+                        status=BatchStatus.ACTIVE, filename="test.csv",
+                        file_sha256=f"{file_sha[:-8]}{unit.id:04d}{list(RespondentGroup).index(group):04d}",
+                        accepted=n)
+    db.session.add(batch)
+    db.session.flush()
+    for i in range(n):
+        row = start_row + i
+        name = f"Người Thử {unit_code}-{i}"
+        phone = f"+8491{unit.id % 100:02d}{i:05d}" if phones else None
+        date = dates[i] if dates else dt.date(2026, 3, 1)
+        db.session.add(FrameEntry(
+            batch_id=batch.id, campaign_id=campaign.id, unit_id=unit.id, group=group,
+            source_row=row, stable_key=stable_key(batch.file_sha256, row),
+            fingerprint=fingerprint(name, phone, "Thôn 1", "Khai sinh", date, None),
+            name=name, phone=phone, phone_kind=PhoneKind.MOBILE if phones else PhoneKind.NONE,
+            procedure="Khai sinh", address="Thôn 1", transaction_date=date))
+    db.session.commit()
+    return batch

@@ -108,7 +108,28 @@ def campaign(key: str):
         strata_stmt = strata_stmt.where(Stratum.unit_id.in_(scope))
     strata = db.session.scalars(strata_stmt).all()
     form.status.data = campaign.status.value
-    return render_template("admin/campaign.html", campaign=campaign, strata=strata, form=form)
+    from ..draws import draw_panel_context
+    from ..draws.services import stratum_figures
+
+    used = {f["stratum"].id: f["reserves_used"] for f in stratum_figures(campaign)}
+    return render_template("admin/campaign.html", campaign=campaign, strata=strata, form=form,
+                           draw_panel=draw_panel_context(campaign), reserves_used=used)
+
+
+@bp.route("/jobs/<int:job_id>")
+@login_required
+def job(job_id: int):
+    """Progress of a background job (refreshes itself without JavaScript)."""
+    from ..models import BackgroundJob, JobStatus
+
+    record = db.session.get(BackgroundJob, job_id)
+    if record is None or (current_user.role is not Role.ADMIN
+                          and record.created_by_id != current_user.id):
+        raise NotFound("Không tìm thấy tác vụ.")
+    running = record.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+    response = render_template("admin/job.html", job=record, running=running)
+    headers = {"Refresh": "2"} if running else {}
+    return response, 200, headers
 
 
 @bp.route("/users")

@@ -161,11 +161,25 @@ def parse_phone(raw: object) -> PhoneResult:
     """
     if type(raw) is str:
         e164 = fast_mobile_e164(raw)
-        if e164 is None:
-            e164 = _separated_mobile_e164(raw)
         if e164 is not None:
             # Not cached: clean numbers are mostly unique and this is as cheap as a lookup.
-            return PhoneResult(e164, PhoneKind.MOBILE)
+            return _new(PhoneResult, (e164, _MOBILE, _OK, False, False))
+        # Digits with the usual separators ("0912 345 678", "+84 912.345.678", "01621234567",
+        # "024 3812 3456"): one C-level translate, then straight to the digit rules.
+        digits = raw.translate(_SEPARATORS)
+        plus = digits[:1] == "+"
+        if plus:
+            digits = digits[1:]
+        if (
+            digits.isdigit()
+            and digits.isascii()
+            and not ("." in raw and raw.rstrip("0").endswith("."))  # Excel's "912345678.0"
+        ):
+            if not plus:
+                e164 = fast_mobile_e164(digits)
+                if e164 is not None:
+                    return _new(PhoneResult, (e164, _MOBILE, _OK, False, False))
+            return _parse_digits(digits, plus=plus)
     cached = _CACHE.get(raw)
     if cached is not None:
         return cached
@@ -176,22 +190,11 @@ def parse_phone(raw: object) -> PhoneResult:
     return result
 
 
-# Separators people type inside a number: deleted in one C call before the fast path.
+# Separators people type inside a number: deleted in one C call before the digit rules.
 _SEPARATORS = str.maketrans("", "", " .-()\xa0\t")
-
-
-def _separated_mobile_e164(raw: str) -> str | None:
-    """Fast path for "0912 345 678", "0912.345.678", "+84 912 345 678", "84912345678"."""
-    digits = raw.translate(_SEPARATORS)
-    if digits[:1] == "+":
-        if digits[:3] != "+84":
-            return None
-        digits = "0" + digits[3:]
-    elif len(digits) == 11 and digits[:2] == "84":
-        digits = "0" + digits[2:]
-    if len(digits) != 10:
-        return None
-    return fast_mobile_e164(digits)
+_new = tuple.__new__  # builds a PhoneResult without NamedTuple.__new__'s argument handling
+_MOBILE = PhoneKind.MOBILE
+_OK = PhoneIssue.OK
 
 
 def mobile_prefixes() -> set[str]:
@@ -311,5 +314,5 @@ def _parse_digits(digits: str, *, plus: bool) -> PhoneResult:
     if verdict is None:
         verdict = _classify_slow(nsn)
     if isinstance(verdict, PhoneKind):
-        return PhoneResult("+84" + nsn, verdict, PhoneIssue.OK, converted)
+        return _new(PhoneResult, ("+84" + nsn, verdict, _OK, converted, False))
     return _invalid(verdict)

@@ -26,7 +26,7 @@ import shutil
 import tempfile
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, ClassVar
 
@@ -661,7 +661,7 @@ def _open_openpyxl(stream: IO[bytes], sheet: str | int | None) -> Table:
 def _table_from_sheets(
     kind: FileKind,
     sheet_names: list[str],
-    rows_of: object,
+    rows_of: Callable[[int], Iterator[list[object]]],
     sheet: str | int | None,
 ) -> Table:
     if not sheet_names:
@@ -672,7 +672,7 @@ def _table_from_sheets(
         candidates = [_sheet_index(sheet_names, sheet)]
     any_rows = False
     for index in candidates:
-        rows = iter(rows_of(index))  # type: ignore[operator]
+        rows = iter(rows_of(index))
         cells_iter = (_cell_strings(r) for r in rows)
         scanned = _take(cells_iter, HEADER_SCAN_ROWS)
         any_rows = any_rows or any(any(r) for r in scanned)
@@ -775,17 +775,25 @@ def fit_row(cells: list[str], width: int) -> list[str]:
 
 
 _CHUNK = 1 << 20
+_BLANK_OR_DELIMITER = str.maketrans("", "", ",;|\t\r\n \ufeff")
 _DELIMITERS = (",", ";", "\t", "|")
 
 
 def _open_csv(stream: IO[bytes], head: bytes) -> Table:
-    encoding, offset, needs_nfc = _detect_encoding(stream, head)
+    encoding, offset = _detect_encoding(stream, head)
     sample_text = _decode_sample(head[offset:], encoding)
+    _check_not_binary(sample_text)
+    if not sample_text.translate(_BLANK_OR_DELIMITER):
+        raise EmptyFileError()
     best: tuple[int, str, _HeaderGuess] | None = None
     for delim in _DELIMITERS:
         if delim not in sample_text:
             continue
-        rows = _take(iter(csv.reader(io.StringIO(sample_text), delimiter=delim)), HEADER_SCAN_ROWS)
+        sample = io.StringIO(sample_text, newline="")
+        try:
+            rows = _take(iter(csv.reader(sample, delimiter=delim)), HEADER_SCAN_ROWS)
+        except csv.Error:
+            continue
         rows = [[unicodedata.normalize("NFC", c) for c in r] for r in rows]
         guess = find_header(rows)
         if guess is not None and (best is None or guess.score > best[0]):
@@ -802,8 +810,11 @@ def _open_csv(stream: IO[bytes], head: bytes) -> Table:
     _, delimiter, guess = best
 
     stream.seek(offset)
-    text = io.TextIOWrapper(stream, encoding=encoding, newline="", errors="strict")
-    lines: Iterable[str] = _nfc_lines(text) if needs_nfc else text
+    errors = _UTF8_FALLBACK if encoding == "utf-8" else "strict"
+    text = io.TextIOWrapper(stream, encoding=encoding, newline="", errors=errors)
+    # Lines come from NFC-normalised 1 MiB blocks cut at line ends and split in C: no Python
+    # step per line, and mixed NFC/NFD text anywhere in the file is normalised.
+    lines = itertools.chain.from_iterable(map(_split_lines, _nfc_blocks(text)))
     reader = csv.reader(lines, delimiter=delimiter)
     try:
         scanned = _take(reader, guess.index + 1)
@@ -852,48 +863,100 @@ class _Detacher:
             self.text = None
 
 
-def _nfc_lines(lines: Iterable[str]) -> Iterator[str]:
+def _split_lines(block: str) -> list[str] | io.StringIO:
+    """Lines of a block with their endings, split exactly as a text file splits them.
+
+    `str.splitlines` (fast, C) also breaks at \\x0b, \\x0c, \\x1c-\\x1e, \\x85, U+2028/9
+    and lone \\r, which may sit inside a cell; when it found more lines than there are
+    "\\n", the block goes through StringIO instead, which splits like the file reader.
+    """
+    lines = block.splitlines(keepends=True)
+    if len(lines) == block.count("\n") + (not block.endswith("\n")):
+        return lines
+    return io.StringIO(block, newline="")
+
+
+def _nfc_blocks(text: IO[str], size: int = _CHUNK) -> Iterator[str]:
+    """Decoded text in blocks that end at a line end, each normalised to NFC if needed.
+
+    Cutting at a newline keeps a base letter and its combining marks in the same block.
+    """
     is_normalized = unicodedata.is_normalized
     normalize = unicodedata.normalize
-    for line in lines:
-        if line.isascii() or is_normalized("NFC", line):
-            yield line
-        else:
-            yield normalize("NFC", line)
+    pending = ""
+    while True:
+        block = text.read(size)
+        if not block:
+            break
+        if pending:
+            block = pending + block
+        cut = block.rfind("\n") + 1 or block.rfind("\r") + 1
+        if not cut:
+            pending = block
+            continue
+        pending = block[cut:]
+        block = block[:cut]
+        if not block.isascii() and not is_normalized("NFC", block):
+            block = normalize("NFC", block)
+        yield block
+    if pending:
+        yield pending if is_normalized("NFC", pending) else normalize("NFC", pending)
 
 
 def _decode_sample(head: bytes, encoding: str) -> str:
-    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    errors = _UTF8_FALLBACK if encoding == "utf-8" else "replace"
+    decoder = codecs.getincrementaldecoder(encoding)(errors=errors)
     return decoder.decode(head, final=False)
 
 
-def _detect_encoding(stream: IO[bytes], head: bytes) -> tuple[str, int, bool]:
-    """Choose the text encoding of a CSV: (codec, bytes to skip, whether lines need NFC).
+def _utf8_fallback(exc: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: bytes that are not UTF-8 are read as Windows-1258.
 
-    BOMs decide first (Excel's "Unicode text" is UTF-16LE with BOM). Otherwise the whole file
-    is checked as strict UTF-8 in chunks (fast, in C); if that fails, Windows-1258, whose
-    Vietnamese letters carry combining tone marks and always need NFC. A UTF-8 BOM is skipped
-    rather than decoded with "utf-8-sig", so the text layer keeps CPython's UTF-8 fast path.
+    The encoding is decided on the first 1 MiB; a list pasted together from several sources
+    can still switch to the legacy code page further down. Those bytes are decoded as
+    Windows-1258 (NFC is applied afterwards) instead of failing the whole import.
+    """
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    bad = exc.object[exc.start : exc.end]
+    return bytes(bad).decode("cp1258", errors="replace"), exc.end
+
+
+_UTF8_FALLBACK = "survey-frames-cp1258"
+codecs.register_error(_UTF8_FALLBACK, _utf8_fallback)
+
+ENCODING_SAMPLE_BYTES = 1 << 20
+
+
+def _detect_encoding(stream: IO[bytes], head: bytes) -> tuple[str, int]:
+    """Choose the text encoding of a CSV: (codec, number of BOM bytes to skip).
+
+    BOMs decide first (Excel's "Unicode text" is UTF-16LE with BOM). Otherwise the first
+    1 MiB must be strict UTF-8, else the file is read as Windows-1258 (whose Vietnamese
+    letters carry combining tone marks: NFC is applied while streaming). A UTF-8 BOM is skipped
+    rather than decoded with "utf-8-sig", which keeps CPython's fast UTF-8 decoder.
     """
     if head.startswith(codecs.BOM_UTF8):
-        try:
-            return "utf-8", len(codecs.BOM_UTF8), _scan_text(stream, "utf-8", 3)
-        except UnicodeDecodeError:  # a UTF-8 BOM and then invalid UTF-8: damaged, not legacy
-            raise BinaryGarbageError() from None
+        return "utf-8", len(codecs.BOM_UTF8)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16", 0, _scan_text(stream, "utf-16", 0)
+        return "utf-16", 0
     if _looks_utf16(head):
-        encoding = "utf-16-le" if head[1:2] == b"\x00" else "utf-16-be"
-        return encoding, 0, _scan_text(stream, encoding, 0)
+        return ("utf-16-le" if head[1:2] == b"\x00" else "utf-16-be"), 0
+    sample = _read_prefix(stream, ENCODING_SAMPLE_BYTES)
+    text = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(sample, final=False)
+    invalid = text.count("\ufffd")
+    if not invalid:
+        return "utf-8", 0
+    # Some invalid sequences: a legacy file, or a UTF-8 list with a legacy part pasted in.
+    # Windows-1258 Vietnamese almost never forms valid multi-byte UTF-8, so many valid
+    # non-ASCII characters mean UTF-8 (the odd bytes then go through the cp1258 fallback).
+    if not text.isascii() and sum(1 for c in text if c > "\x7f") - invalid > invalid:
+        return "utf-8", 0
     try:
-        return "utf-8", 0, _scan_text(stream, "utf-8", 0)
-    except UnicodeDecodeError:
-        pass
-    try:
-        _scan_text(stream, "cp1258", 0)
-    except UnicodeDecodeError:
+        sample.decode("cp1258")
+    except UnicodeDecodeError:  # bytes undefined in Windows-1258: not text at all
         raise BinaryGarbageError() from None
-    return "cp1258", 0, True
+    return "cp1258", 0
 
 
 def _looks_utf16(head: bytes) -> bool:
@@ -906,43 +969,12 @@ def _looks_utf16(head: bytes) -> bool:
     return max(even_nuls, odd_nuls) > 0.4 * half and min(even_nuls, odd_nuls) < 0.05 * half
 
 
-def _scan_text(stream: IO[bytes], encoding: str, offset: int) -> bool:
-    """Decode the whole stream strictly; refuse binary content. True if NFC is needed.
-
-    Raises UnicodeDecodeError if the encoding does not fit, BinaryGarbageError on NUL or
-    control characters.
-    """
-    stream.seek(offset)
-    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    needs_nfc = False
-    tail = ""
-    checked = 0
-    while True:
-        chunk = stream.read(_CHUNK)
-        text = decoder.decode(chunk, final=not chunk)
-        if text:
-            if "\x00" in text:
-                raise BinaryGarbageError()
-            if checked < SNIFF_BYTES and _control_ratio(text) > 0.01:
-                raise BinaryGarbageError()
-            checked += len(text)
-            if not needs_nfc and not text.isascii():
-                # Overlap the previous chunk's tail so a base letter and its combining mark
-                # split across chunks are seen together.
-                needs_nfc = not unicodedata.is_normalized("NFC", tail + text)
-            tail = text[-8:]
-        if not chunk:
-            break
-    stream.seek(0)
-    return needs_nfc
-
-
 _CONTROL_CHARS = frozenset(chr(c) for c in range(32) if chr(c) not in "\t\r\n\x0c") | {"\x7f"}
 
 
-def _control_ratio(text: str) -> float:
-    sample = text[:SNIFF_BYTES]
-    if not sample:
-        return 0.0
-    bad = sum(1 for c in sample if c in _CONTROL_CHARS)
-    return bad / len(sample)
+def _check_not_binary(sample: str) -> None:
+    """Refuse text with NUL or many control characters (binary data named .csv)."""
+    if "\x00" in sample or "\ufffd" in sample[:-4]:
+        raise BinaryGarbageError()
+    if sample and sum(1 for c in sample if c in _CONTROL_CHARS) > 0.01 * len(sample):
+        raise BinaryGarbageError()

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
 from survey_app.frames.phones import PhoneKind, mobile_prefixes, parse_phone
-from survey_app.frames.reader import Field, Table, fit_row, fold, match_header
+from survey_app.frames.reader import Field, Table, fit_row, fold
 
 __all__ = [
     "FrameRecord",
@@ -241,7 +241,7 @@ def parse_date(text: str) -> dt.date | None:
 
 def _parse_date(text: str) -> dt.date | None:
     s = text.strip()
-    if s.replace(".", "", 1).isdigit() and "." not in s[:-3 or None].rstrip("0123456789"):
+    if s.replace(".", "", 1).isdigit():
         # Excel serial day number (a date cell exported as a number), e.g. "44927" or "44927.5".
         try:
             serial = float(s)
@@ -353,15 +353,22 @@ def _dup_key(text: str | None) -> str:
     return " ".join(fold(text).split()) if text else ""
 
 
+_DATELINE_RE = re.compile(r"\bngay\b.*\bthang\b.*\bnam\b")  # "Quảng Bình, ngày … tháng … năm"
+
+
+def _footer_like(cell: str) -> bool:
+    key = fold(cell)
+    return not key or key.startswith(_FOOTER_PREFIXES) or bool(_DATELINE_RE.search(key))
+
+
 def _is_footer(cells: list[str]) -> bool:
-    filled = [c for c in cells if c.strip()]
-    if not filled or len(filled) > 2:
-        return False
-    for c in filled:
-        key = fold(c)
-        if not key or key.startswith(_FOOTER_PREFIXES):
-            return True  # punctuation only ("....."), or a signature line
-    return False
+    """A signature/date/total line: at most two filled cells, all of them footer-like.
+
+    Requiring every filled cell to match keeps "Nguyễn Văn A | Trưởng phòng" (an official
+    without phone) as data.
+    """
+    filled = [c for c in cells if c and not c.isspace()]
+    return 0 < len(filled) <= 2 and all(_footer_like(c) for c in filled)
 
 
 def _is_numbering(cells: list[str]) -> bool:
@@ -524,9 +531,8 @@ class FrameValidator:
                     if raw:
                         tx_date = date_cache.get(raw, MISSING)
                         if tx_date is MISSING:
-                            tx_date = _remember(date_cache, raw, parse_date(raw) if raw.strip()
-                                                else None)  # fmt: skip
-                        if tx_date is None and raw.strip():
+                            tx_date = _remember(date_cache, raw, parse_date(raw))
+                        if tx_date is None and not raw.isspace():
                             summary.rows += 1
                             summary.rejected[RowReason.BAD_DATE] += 1
                             yield RowIssue(
@@ -604,8 +610,9 @@ class FrameValidator:
                     record.address = None
                 record.position = record.workplace = record.email = None
                 record.gender = record.unit_code = None
-                for attr, i, cache in other_fields:
-                    setattr(record, attr, cache.get(cells[i]))
+                if other_fields:
+                    for attr, i, cache in other_fields:
+                        setattr(record, attr, cache.get(cells[i]))
                 record.transaction_date = tx_date
                 record.birth_year = birth_year
                 record.row_no = (cells[i_row_no].strip() or None) if i_row_no is not None else None
@@ -653,11 +660,9 @@ class FrameValidator:
         """For a row without a usable phone: EMPTY_ROW, FOOTER, REPEATED_HEADER... or None."""
         if not _filled(cells):
             return RowReason.EMPTY_ROW
-        name = cells[self.table.columns[Field.NAME]]
-        if name and match_header(name) == (Field.NAME, True):
-            i_phone = self.table.columns.get(Field.PHONE)
-            if i_phone is None or match_header(cells[i_phone])[0] is Field.PHONE:
-                return RowReason.REPEATED_HEADER
+        i_name = self.table.columns[Field.NAME]
+        if " ".join(cells[i_name].split()) == self.table.header[i_name]:
+            return RowReason.REPEATED_HEADER  # e.g. lists pasted together, page by page
         if source_row <= numbering_until and _is_numbering(cells):
             return RowReason.COLUMN_NUMBERS
         if _is_footer(cells):

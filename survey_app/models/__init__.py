@@ -1,5 +1,6 @@
 """SQLAlchemy 2.0 typed models, one module per aggregate."""
 
+from .analysis import ScoreSnapshot  # noqa: F401
 from .campaigns import Campaign, CampaignGroup, CampaignStatus, Draw, RatedUnit, Stratum
 from .fieldwork import RESERVE_RELEASING, AccessToken, Assignment, Outcome
 from .frames import BatchStatus, FrameEntry, ImportBatch, ImportIssue, IssueSeverity, PhoneKind

@@ -52,6 +52,7 @@ class Campaign(db.Model):
     bands: Mapped[list] = mapped_column(JSONType, default=list)
     min_n: Mapped[int] = mapped_column(default=10)
     min_response_rate: Mapped[float] = mapped_column(Float, default=0.5)
+    double_entry: Mapped[bool] = mapped_column(default=False)  # blind double keying of paper
     plan_digest: Mapped[str] = mapped_column(String(64), default="")
     previous_campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from questionnaires.model import RespondentGroup
@@ -119,6 +119,10 @@ class FrameEntry(db.Model):
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     group: Mapped[RespondentGroup] = mapped_column(enum_column(RespondentGroup))
     source_row: Mapped[int]
+    # Engine-independent identity for sampling: hash of (file digest, source row), and a hash
+    # of the row's content that enters the frame digest (see survey_app/draws/frame.py).
+    stable_key: Mapped[int] = mapped_column(BigInteger)
+    fingerprint: Mapped[int] = mapped_column(BigInteger)
     name: Mapped[str] = mapped_column(String(255))
     phone: Mapped[str | None] = mapped_column(String(20))  # E.164
     phone_kind: Mapped[PhoneKind] = mapped_column(enum_column(PhoneKind), default=PhoneKind.NONE)

@@ -9,6 +9,7 @@ import uuid
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from ..errors import SurveyError
 from ..extensions import db
@@ -85,6 +86,18 @@ def _draft(record: AccessToken) -> FormDraft:
 
 
 def _form(record: AccessToken, action_url: str):
+    """Show or advance the form; a race lost to a concurrent request is resolved once."""
+    try:
+        return _form_once(record, action_url)
+    except IntegrityError:
+        # Two requests created the draft (or a response) at the same moment: the database
+        # kept one; start again from what it holds.
+        db.session.rollback()
+        db.session.refresh(record)
+        return _form_once(record, action_url)
+
+
+def _form_once(record: AccessToken, action_url: str):
     campaign = db.session.get(Campaign, record.campaign_id)
     if campaign.status is CampaignStatus.CLOSED:
         raise FormGone("Đợt khảo sát này đã kết thúc, phiếu không còn nhận trả lời.")
@@ -160,11 +173,13 @@ def _submit(record, draft, campaign, questionnaire, cg, answers):
             return render_template("respondent/done.html", campaign=campaign,
                                    receipt=sid[:8].upper())
         return render_template("respondent/used.html", campaign=campaign), 409
-    assignment = db.session.get(Assignment, record.assignment_id) if record.assignment_id else None
+    assignment = (db.session.get(Assignment, record.assignment_id)
+                  if record.assignment_id else None)
     record_response(
         record, assignment, campaign_id=record.campaign_id, unit_id=record.unit_id,
         group=record.group, questionnaire=questionnaire, answers=answers, submission_id=sid,
-        source=ResponseSource.WEB, mode=assignment.mode if assignment else cg.mode, started_at=draft.started_at,
+        source=ResponseSource.WEB, mode=assignment.mode if assignment else cg.mode,
+        started_at=draft.started_at,
         net=network_hash(request.remote_addr, current_app.config["SECRET_KEY"]),
     )
     db.session.execute(delete(FormDraft).where(FormDraft.token_id == record.id))

@@ -294,7 +294,8 @@ def test_skip_condition_on_a_later_question_is_refused():
 )
 def test_bad_skip_conditions_are_refused(condition: str, location: str, fragment: str):
     body = Q1_YES_NO + (
-        f'\n[[sections.questions]]\nid = "q2"\nkind = "text"\ntext = "Câu 2"\nshow_if = {condition}\n'
+        '\n[[sections.questions]]\nid = "q2"\nkind = "text"\ntext = "Câu 2"\n'
+        f"show_if = {condition}\n"
     )
     problems = problems_of(with_questions(body))
     assert [p.location for p in problems] == [f"sections[0].questions[1].{location}"]
@@ -400,7 +401,10 @@ id = "q5"
 kind = "multi"
 text = "Không biết có điểm"
 dont_know = true
-options = [ { code = "a", label = "A" }, { code = "dk", label = "KB", value = 0, dont_know = true } ]
+options = [
+  { code = "a", label = "A" },
+  { code = "dk", label = "KB", value = 0, dont_know = true },
+]
 """
     assert locations(with_questions(body)) == {
         "sections[0].questions[0].options",

@@ -442,3 +442,28 @@ def test_quality_flags_combined():
     )
     assert QualityFlag.TOO_FAST in QualityFlag(int(flags[1]))
     assert QualityFlag(int(flags[2])) == QualityFlag.NETWORK_BURST
+
+
+# ---- statistical helpers --------------------------------------------------------------------
+
+
+def test_stats_helpers_by_hand():
+    from questionnaires.stats import fpc_factor, kish_n_eff, nanquantile_first_axis, wilson_interval
+
+    # Kish: weights 1, 3, 1 → 25 / 11; no weight → 0.
+    np.testing.assert_allclose(
+        kish_n_eff(np.array([5.0, 0.0]), np.array([11.0, 0.0])), [25 / 11, 0]
+    )
+    # FPC: sqrt((N - n) / (N - 1)); unknown N → 1; census → 0.
+    np.testing.assert_allclose(
+        fpc_factor(np.array([10, 10, 10, 12]), np.array([50, np.nan, 10, 10])),
+        [math.sqrt(40 / 49), 1.0, 0.0, 0.0],
+    )
+    lo, hi = wilson_interval(np.array([0.0, 1.0, 0.5]), np.array([10, 10, 0]))
+    assert (
+        lo[0] == 0.0 and 0.0 < hi[0] < 0.35 and hi[1] == pytest.approx(1.0) and 0.65 < lo[1] < 1.0
+    )
+    assert np.isnan(lo[2]) and np.isnan(hi[2])
+    x = np.array([[1.0, np.nan, np.nan], [3.0, 2.0, np.nan], [2.0, np.nan, np.nan]])
+    np.testing.assert_allclose(nanquantile_first_axis(x, 0.5), [2.0, 2.0, np.nan])
+    np.testing.assert_allclose(nanquantile_first_axis(x, 0.25), [1.5, 2.0, np.nan])

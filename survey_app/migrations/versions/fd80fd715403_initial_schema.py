@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: f5906c953bad
+Revision ID: fd80fd715403
 Revises: 
-Create Date: 2026-11-23 10:49:18.893258
+Create Date: 2026-11-23 11:10:56.332278
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = 'f5906c953bad'
+revision = 'fd80fd715403'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -33,6 +33,7 @@ def upgrade():
     sa.Column('bands', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('min_n', sa.Integer(), nullable=False),
     sa.Column('min_response_rate', sa.Float(), nullable=False),
+    sa.Column('double_entry', sa.Boolean(), nullable=False),
     sa.Column('plan_digest', sa.String(length=64), nullable=False),
     sa.Column('previous_campaign_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
@@ -207,6 +208,21 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_responses_campaign_id'), ['campaign_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_responses_unit_id'), ['unit_id'], unique=False)
 
+    op.create_table('score_snapshots',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('frozen_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('frozen_by_id', sa.Integer(), nullable=True),
+    sa.Column('questionnaires', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('responses_digest', sa.String(length=64), nullable=False),
+    sa.Column('payload', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_score_snapshots_campaign_id_campaigns'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['frozen_by_id'], ['users.id'], name=op.f('fk_score_snapshots_frozen_by_id_users'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_score_snapshots'))
+    )
+    with op.batch_alter_table('score_snapshots', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_score_snapshots_campaign_id'), ['campaign_id'], unique=False)
+
     op.create_table('strata',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('campaign_id', sa.Integer(), nullable=False),
@@ -252,6 +268,8 @@ def upgrade():
     sa.Column('unit_id', sa.Integer(), nullable=False),
     sa.Column('group', sa.Enum('hdnd_delegate', 'leader', 'civil_servant', 'citizen', 'business', name='respondentgroup', native_enum=False, length=32), nullable=False),
     sa.Column('source_row', sa.Integer(), nullable=False),
+    sa.Column('stable_key', sa.BigInteger(), nullable=False),
+    sa.Column('fingerprint', sa.BigInteger(), nullable=False),
     sa.Column('name', sa.String(length=255), nullable=False),
     sa.Column('phone', sa.String(length=20), nullable=True),
     sa.Column('phone_kind', sa.Enum('mobile', 'landline', 'none', name='phonekind', native_enum=False, length=32), nullable=False),
@@ -407,6 +425,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_strata_campaign_id'))
 
     op.drop_table('strata')
+    with op.batch_alter_table('score_snapshots', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_score_snapshots_campaign_id'))
+
+    op.drop_table('score_snapshots')
     with op.batch_alter_table('responses', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_responses_unit_id'))
         batch_op.drop_index(batch_op.f('ix_responses_campaign_id'))

@@ -1,0 +1,371 @@
+"""Drawing a campaign's sample, verifying it, and activating reserves."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import delete, func, select, update
+
+from questionnaires.model import FrameScope, Mode, RespondentGroup
+from sampling import (
+    DedupScope,
+    DrawResult,
+    EligibilityRules,
+    ExclusionReason,
+    SamplingError,
+    StratumDraw,
+    check_eligibility,
+    draw_all,
+    seed_from_public_value,
+)
+from sampling import verify as verify_core
+
+from ..errors import Conflict, SurveyError
+from ..extensions import db
+from ..models import (
+    AccessToken,
+    Assignment,
+    AuditAction,
+    BatchStatus,
+    Campaign,
+    CampaignGroup,
+    Draw,
+    FrameEntry,
+    ImportBatch,
+    Outcome,
+    Response,
+    Stratum,
+    User,
+)
+from ..models._types import utcnow
+from ..services.audit import audit
+from .frame import CampaignFrame, load_campaign_frame, phone_digits
+
+METHOD = (
+    "Chọn mẫu ngẫu nhiên đơn giản không hoàn lại trong từng tầng (đơn vị được đánh giá × nhóm "
+    "đối tượng). Danh sách mỗi tầng được sắp theo khoá ổn định; mỗi tầng có bộ sinh số ngẫu "
+    "nhiên riêng (numpy PCG64) khởi tạo từ hạt giống của đợt và khoá tầng; người có độ ưu tiên "
+    "ngẫu nhiên nhỏ nhất được chọn, các người kế tiếp là dự phòng theo đúng thứ tự. "
+    "Mã băm SHA-256 của danh sách đủ điều kiện từng tầng được ghi lại để kiểm tra lại."
+)
+TRANSACTION_GROUPS = frozenset({RespondentGroup.CITIZEN, RespondentGroup.BUSINESS})
+FIELDWORK_OUTCOMES = frozenset(set(Outcome) - {Outcome.PENDING, Outcome.RESERVE})
+
+
+class DrawRefused(SurveyError):
+    """A draw that may not run (nothing changes)."""
+
+    status = 409
+    code = "draw_refused"
+
+
+@dataclass
+class StratumFigures:
+    """What the campaign page and `--json` show per stratum."""
+
+    key: str
+    unit: str
+    group: str
+    frame: int
+    eligible: int
+    quota: int
+    drawn: int
+    reserves: int
+    reserves_used: int
+    shortfall: int
+    digest: str
+    excluded: dict[str, int] = field(default_factory=dict)
+
+
+def _rules(campaign: Campaign, cg: CampaignGroup, excluded_phones: np.ndarray
+           ) -> EligibilityRules:
+    transactions = cg.group in TRANSACTION_GROUPS
+    return EligibilityRules.for_campaign(
+        phone_mode=cg.mode is Mode.PHONE,
+        period_start=campaign.period_start if transactions else None,
+        period_end=campaign.period_end if transactions else None,
+        reference_year=campaign.year,
+        excluded_phones=excluded_phones,
+        # A shared list appears once per stratum: dedupe within strata, not across them.
+        one_per_phone=DedupScope.STRATUM if cg.frame_scope is FrameScope.SHARED
+        else DedupScope.FRAME,
+    )
+
+
+def _previous_phones(campaign: Campaign) -> np.ndarray:
+    if not campaign.previous_campaign_id:
+        return np.empty(0, np.int64)
+    phones = db.session.scalars(
+        select(FrameEntry.phone).join(Assignment, Assignment.frame_entry_id == FrameEntry.id)
+        .where(Assignment.campaign_id == campaign.previous_campaign_id, Assignment.active,
+               FrameEntry.phone.is_not(None)))
+    return np.array([phone_digits(p) for p in phones], dtype=np.int64)
+
+
+def eligibility_mask(campaign: Campaign, cf: CampaignFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Eligible rows (bool) and the exclusion reason per row, group by group.
+
+    Lists without a transaction date (the usual template has none) are taken as the unit's
+    statement that the transactions fall in the reference period.
+    """
+    frame = cf.frame
+    reason = np.zeros(len(frame), dtype=np.uint8)
+    groups = {g.group: g for g in campaign.groups}
+    strata_group = np.array([list(RespondentGroup).index(s.group) for s in cf.strata] or [0],
+                            dtype=np.int8)
+    row_group = strata_group[frame.stratum] if len(frame) else np.zeros(0, np.int8)
+    excluded = _previous_phones(campaign)
+    for gi, group in enumerate(RespondentGroup):
+        cg = groups.get(group)
+        rows = np.flatnonzero(row_group == gi)
+        if cg is None or rows.size == 0:
+            continue
+        sub = frame.take(rows)
+        dates = sub.transaction_date.copy()
+        dates[np.isnat(dates)] = np.datetime64(campaign.period_start, "D")
+        sub = type(sub)(key=sub.key, stratum=sub.stratum, phone=sub.phone,
+                        transaction_date=dates, birth_year=sub.birth_year,
+                        fingerprint=sub.fingerprint)
+        reason[rows] = check_eligibility(sub, _rules(campaign, cg, excluded)).reason
+    return reason == 0, reason
+
+
+def _seed(campaign: Campaign, public_value: str | None, seed: int | None) -> tuple[int, str]:
+    if public_value:
+        try:
+            return seed_from_public_value(public_value), public_value.strip()
+        except SamplingError as exc:
+            raise SurveyError("Giá trị công khai để tạo hạt giống không hợp lệ.") from exc
+    if seed is not None:
+        return int(seed), ""
+    if campaign.seed is not None:
+        return int(campaign.seed), ""
+    raise SurveyError("Chưa có hạt giống: nhập giá trị công khai (ví dụ kết quả xổ số đã "
+                      "công bố trước) hoặc ghi hạt giống trong kế hoạch.")
+
+
+def fieldwork_started(campaign: Campaign) -> bool:
+    """True once any assignment left the pending/reserve state or any response exists."""
+    moved = db.session.scalar(select(func.count(Assignment.id)).where(
+        Assignment.campaign_id == campaign.id, Assignment.outcome.in_(FIELDWORK_OUTCOMES)))
+    answered = db.session.scalar(select(func.count(Response.id)).where(
+        Response.campaign_id == campaign.id))
+    return bool(moved or answered)
+
+
+def _serial(campaign: Campaign, stratum: Stratum, order: int) -> str:
+    return f"{campaign.id}-{stratum.id}-{order:03d}"
+
+
+def _write_assignments(campaign: Campaign, cf: CampaignFrame, result: DrawResult,
+                       modes: dict[RespondentGroup, Mode]) -> int:
+    key_to_id: dict[tuple[int, int], int] = {}
+    for h, key, entry in zip(cf.frame.stratum.tolist(), cf.frame.key.tolist(),
+                             cf.entry_ids.tolist(), strict=True):
+        key_to_id[(h, key)] = entry
+    rows = []
+    weights = result.weights
+    now = utcnow()
+    for h, stratum in enumerate(cf.strata):
+        d = result[h]
+        mode = modes[stratum.group]
+        common = dict(campaign_id=campaign.id, stratum_id=stratum.id, unit_id=stratum.unit_id,
+                      group=stratum.group, mode=mode, updated_at=now)
+        order = 0
+        for key in d.selected.tolist():
+            order += 1
+            rows.append(dict(common, frame_entry_id=key_to_id[(h, key)], draw_order=order,
+                             is_reserve=False, active=True, outcome=Outcome.PENDING,
+                             weight=float(weights[h]), serial=_serial(campaign, stratum, order),
+                             activated_at=now))
+        for key in d.reserves.tolist():
+            order += 1
+            rows.append(dict(common, frame_entry_id=key_to_id[(h, key)], draw_order=order,
+                             is_reserve=True, active=False, outcome=Outcome.RESERVE,
+                             weight=float(weights[h]), serial=_serial(campaign, stratum, order)))
+    from ..services.bulk import bulk_insert
+
+    bulk_insert(Assignment.__table__, rows)
+    return len(rows)
+
+
+def draw_campaign(campaign: Campaign, *, public_value: str | None = None,
+                  seed: int | None = None, force: bool = False, user: User | None = None
+                  ) -> Draw:
+    """Draw every stratum of a campaign and write its assignments (replacing an earlier draw).
+
+    Refused once fieldwork has started, unless `force` (then audited as a forced redraw).
+    """
+    started = fieldwork_started(campaign)
+    if started and not force:
+        raise DrawRefused("Đã bắt đầu điều tra (có phiếu đã phát hoặc đã có trả lời): không "
+                          "được chọn mẫu lại. Chỉ quản trị viên được buộc chọn lại, "
+                          "có ghi nhật ký.")
+    if not campaign.strata:
+        raise DrawRefused("Chiến dịch chưa có tầng mẫu nào (đơn vị × nhóm).")
+    seed_value, public = _seed(campaign, public_value, seed)
+    cf = load_campaign_frame(campaign)
+    eligible, reason = eligibility_mask(campaign, cf)
+    result = draw_all(cf.frame, cf.specs, seed_value, eligible)
+
+    # Replace an earlier draw: tokens and assignments go (responses stay, unlinked by cascade).
+    old = select(Assignment.id).where(Assignment.campaign_id == campaign.id)
+    db.session.execute(delete(AccessToken).where(AccessToken.assignment_id.in_(old)))
+    db.session.execute(delete(Assignment).where(Assignment.campaign_id == campaign.id))
+    modes = {g.group: g.mode for g in campaign.groups}
+    written = _write_assignments(campaign, cf, result, modes)
+
+    now = utcnow()
+    n_sel = result.n_selected
+    shortfall = result.shortfall
+    figures = []
+    by_stratum = _reason_counts(reason, cf)
+    for h, stratum in enumerate(cf.strata):
+        stratum.frame_count = int(cf.frame_counts[h])
+        stratum.eligible_count = int(result.eligible[h])
+        stratum.drawn_count = int(n_sel[h])
+        stratum.shortfall = int(shortfall[h])
+        stratum.frame_digest = result.digests[h]
+        stratum.drawn_at = now
+        figures.append({"key": cf.specs[h].key, "frame": stratum.frame_count,
+                        "eligible": stratum.eligible_count, "quota": stratum.quota,
+                        "drawn": stratum.drawn_count,
+                        "reserves": int(np.diff(result.reserve_offsets)[h]),
+                        "shortfall": stratum.shortfall, "digest": stratum.frame_digest,
+                        "excluded": by_stratum[h]})
+    # Batches used by a draw can no longer be replaced or withdrawn.
+    db.session.execute(update(ImportBatch).where(
+        ImportBatch.campaign_id == campaign.id, ImportBatch.status == BatchStatus.ACTIVE
+    ).values(used_by_draw=True))
+    campaign.seed = seed_value
+    draw = Draw(campaign_id=campaign.id, seed=seed_value, public_value=public, method=METHOD,
+                forced=bool(started and force), created_by_id=user.id if user else None,
+                summary={"strata": figures, "frame_digest": result.frame_digest,
+                         "assignments": written, "frame_rows": int(len(cf.frame))})
+    db.session.add(draw)
+    db.session.flush()
+    audit(AuditAction.DRAW_FORCED if started and force else AuditAction.DRAW, user=user,
+          target=f"campaign:{campaign.id}", draw=draw.id, seed=seed_value,
+          assignments=written, frame_digest=result.frame_digest)
+    return draw
+
+
+def _reason_counts(reason: np.ndarray, cf: CampaignFrame) -> list[dict[str, int]]:
+    out: list[dict[str, int]] = [{} for _ in cf.strata]
+    if reason.size == 0:
+        return out
+    width = len(ExclusionReason) + 1
+    counts = np.bincount(cf.frame.stratum.astype(np.int64) * width + reason,
+                         minlength=len(cf.strata) * width).reshape(len(cf.strata), width)
+    for h in range(len(cf.strata)):
+        for r in ExclusionReason:
+            if counts[h, r.value]:
+                out[h][r.name.lower()] = int(counts[h, r.value])
+    return out
+
+
+def latest_draw(campaign: Campaign) -> Draw | None:
+    """The most recent draw of a campaign."""
+    return db.session.scalar(select(Draw).where(Draw.campaign_id == campaign.id)
+                             .order_by(Draw.id.desc()).limit(1))
+
+
+def verify_campaign(campaign: Campaign) -> dict:
+    """Recompute the last draw from the stored frame (fingerprints recomputed from the rows)
+    and compare it with the stored assignments; returns counts and differences."""
+    draw = latest_draw(campaign)
+    if draw is None:
+        raise SurveyError("Chiến dịch chưa chọn mẫu, chưa có gì để kiểm tra.", status=409)
+    cf = load_campaign_frame(campaign, recompute_fingerprints=True)
+    eligible, _ = eligibility_mask(campaign, cf)
+    recorded = _recorded(campaign, cf)
+    report = verify_core(cf.frame, cf.specs, draw.seed, recorded, eligible)
+    diffs = [{"stratum": d.stratum, "kind": d.kind.value, "expected": d.expected,
+              "found": d.found} for d in report.differences]
+    return {"campaign": campaign.key, "seed": draw.seed, "ok": not diffs,
+            "strata": len(cf.specs), "differences": diffs}
+
+
+def _recorded(campaign: Campaign, cf: CampaignFrame) -> list[StratumDraw]:
+    entries = dict(db.session.execute(
+        select(FrameEntry.id, FrameEntry.stable_key).where(FrameEntry.campaign_id == campaign.id)
+    ).all())
+    by_stratum: dict[int, list[Assignment]] = {}
+    for a in db.session.scalars(select(Assignment).where(Assignment.campaign_id == campaign.id)
+                                .order_by(Assignment.stratum_id, Assignment.draw_order)):
+        by_stratum.setdefault(a.stratum_id, []).append(a)
+    out = []
+    for spec, stratum in zip(cf.specs, cf.strata, strict=True):
+        rows = by_stratum.get(stratum.id, [])
+        sel = [entries.get(a.frame_entry_id, -1) for a in rows if not a.is_reserve]
+        res = [entries.get(a.frame_entry_id, -1) for a in rows if a.is_reserve]
+        out.append(StratumDraw(key=spec.key, quota=stratum.quota,
+                               selected=np.array(sel, dtype=np.int64),
+                               reserves=np.array(res, dtype=np.int64),
+                               eligible=int(stratum.eligible_count or 0),
+                               digest=stratum.frame_digest or ""))
+    return out
+
+
+def stratum_figures(campaign: Campaign) -> list[dict]:
+    """Per stratum: frame, eligible, quota, drawn, reserves used, shortfall (live counts)."""
+    used = dict(db.session.execute(
+        select(Assignment.stratum_id, func.count(Assignment.id))
+        .where(Assignment.campaign_id == campaign.id, Assignment.is_reserve, Assignment.active)
+        .group_by(Assignment.stratum_id)).all())
+    reserves = dict(db.session.execute(
+        select(Assignment.stratum_id, func.count(Assignment.id))
+        .where(Assignment.campaign_id == campaign.id, Assignment.is_reserve)
+        .group_by(Assignment.stratum_id)).all())
+    return [{"stratum": s, "reserves_drawn": reserves.get(s.id, 0),
+             "reserves_used": used.get(s.id, 0)} for s in campaign.strata]
+
+
+def activate_next_reserve(assignment: Assignment, user: User | None = None
+                          ) -> Assignment | None:
+    """After a refusal/non-contact/move, activate the stratum's next unused reserve, in draw
+    order; never more active non-failed assignments than the quota."""
+    stratum = db.session.get(Stratum, assignment.stratum_id)
+    live = db.session.scalar(select(func.count(Assignment.id)).where(
+        Assignment.stratum_id == stratum.id, Assignment.active,
+        Assignment.outcome.not_in([o.value for o in Outcome if o.releases_reserve])))
+    if live >= stratum.quota:
+        return None
+    nxt = db.session.scalar(
+        select(Assignment).where(Assignment.stratum_id == stratum.id, Assignment.is_reserve,
+                                 Assignment.active.is_(False))
+        .order_by(Assignment.draw_order).limit(1).with_for_update())
+    if nxt is None:
+        return None
+    nxt.active = True
+    nxt.outcome = Outcome.PENDING
+    nxt.activated_at = utcnow()
+    db.session.flush()
+    audit(AuditAction.RESERVE_ACTIVATED, user=user, target=f"assignment:{nxt.id}",
+          replaces=assignment.id, stratum=stratum.id)
+    return nxt
+
+
+def set_outcome(assignment: Assignment, outcome: Outcome, user: User | None = None
+                ) -> Assignment | None:
+    """Record a fieldwork outcome; a reserve-releasing outcome activates the next reserve."""
+    if not assignment.active:
+        raise Conflict("Phiếu dự phòng chưa được kích hoạt.")
+    previous = assignment.outcome
+    assignment.outcome = outcome
+    assignment.updated_at = utcnow()
+    if outcome in (Outcome.ISSUED, Outcome.DELIVERED) and assignment.issued_at is None:
+        assignment.issued_at = utcnow()
+    db.session.flush()
+    audit(AuditAction.OUTCOME_SET, user=user, target=f"assignment:{assignment.id}",
+          outcome=outcome.value, previous=previous.value)
+    if outcome.releases_reserve and not previous.releases_reserve:
+        return activate_next_reserve(assignment, user)
+    return None
+
+
+def reference_date() -> dt.date:
+    """Today (kept separate so tests can reason about it)."""
+    return dt.date.today()

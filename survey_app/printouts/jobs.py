@@ -1,0 +1,53 @@
+"""Queue runner of print jobs: output under `<instance>/prints/<job id>.<ext>`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import current_app
+
+from questionnaires.model import RespondentGroup
+
+from ..extensions import db
+from ..models import BackgroundJob, JobKind
+from ..services.campaigns import get_campaign
+from ..services.jobs import runs
+from .services import PrintKind, run_print
+
+
+def prints_dir() -> Path:
+    """Where print jobs leave their files (personal data: served to authorised roles only)."""
+    return Path(current_app.instance_path) / "prints"
+
+
+def output_path(job: BackgroundJob) -> Path:
+    """The file of a print job."""
+    return prints_dir() / f"{job.id}.{PrintKind(job.params['kind']).extension}"
+
+
+def print_params(kind: PrintKind, *, unit_id: int | None, group: RespondentGroup | None,
+                 count: int = 0) -> dict:
+    """The JSON parameters of a print job."""
+    return {"kind": kind.value, "unit_id": unit_id, "group": group.value if group else None,
+            "count": count}
+
+
+@runs(JobKind.PRINT_BATCH)
+def run_print_job(job, progress) -> dict:
+    """Print what the job's params ask for; the file exists only once the batch is committed."""
+    params = job.params
+    kind = PrintKind(params["kind"])
+    campaign = get_campaign(job.campaign_id)
+    group = RespondentGroup(params["group"]) if params.get("group") else None
+    path = output_path(job)
+    try:
+        result = run_print(kind, campaign, out=path, unit_id=params.get("unit_id"), group=group,
+                           count=int(params.get("count") or 0), progress=progress)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        path.unlink(missing_ok=True)
+        raise
+    result.pop("serials", None)  # may be long; the file holds them
+    result["download"] = f"/print/{campaign.key}/jobs/{job.id}/file"
+    return result

@@ -1,0 +1,189 @@
+"""Paper entry (single and blind double), outcomes with reserves, dashboard rates, roles."""
+
+from __future__ import annotations
+
+from helpers import csrf_from, login, make_campaign, make_frame, make_user
+from sqlalchemy import func, select
+
+from questionnaires.catalog import get_questionnaire
+from survey_app.draws.services import draw_campaign
+from survey_app.extensions import db
+from survey_app.fieldwork.services import response_rates
+from survey_app.models import (
+    Assignment,
+    AuditAction,
+    AuditEntry,
+    Outcome,
+    Response,
+    ResponseSource,
+)
+from survey_app.services.tokens import issue_for_assignment
+
+
+def _drawn(double_entry=False):
+    campaign = make_campaign(units=("X1", "X2"), quota=3, reserves=2)
+    campaign.double_entry = double_entry
+    for code in ("X1", "X2"):
+        make_frame(campaign, code, "citizen", 8)
+        make_frame(campaign, code, "civil_servant", 4, phones=False)
+    draw_campaign(campaign)
+    db.session.commit()
+    return campaign
+
+
+def _first(campaign, group="civil_servant", unit_code="X1"):
+    from survey_app.models import Unit
+
+    unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
+    return db.session.scalars(select(Assignment).where(
+        Assignment.campaign_id == campaign.id, Assignment.group == group,
+        Assignment.unit_id == unit.id, Assignment.active).order_by(Assignment.draw_order)).first()
+
+
+def _keyed(answers=None):
+    q = get_questionnaire("par-civil-servant@2026.1")
+    data = {}
+    for question in q.questions():
+        if question.kind.has_options:
+            data[question.id] = "1"
+        elif question.kind.value == "number":
+            data[question.id] = "3"
+        else:
+            data[question.id] = ""
+    data.update(answers or {})
+    return data
+
+
+def _key_in(client, campaign, assignment, answers=None):
+    page = client.get(f"/fieldwork/{campaign.key}/entry").get_data(as_text=True)
+    r = client.post(f"/fieldwork/{campaign.key}/entry",
+                    data={"csrf_token": csrf_from(page), "code": assignment.serial})
+    assert r.status_code == 302, r.get_data(as_text=True)
+    form = client.get(r.headers["Location"]).get_data(as_text=True)
+    data = _keyed(answers)
+    data["csrf_token"] = csrf_from(form)
+    return client.post(r.headers["Location"], data=data)
+
+
+def test_paper_entry_records_a_response_and_kills_the_link(client):
+    campaign = _drawn()
+    assignment = _first(campaign)
+    issued = issue_for_assignment(assignment)
+    db.session.commit()
+    make_user("dieutra", "enumerator", units=["X1"])
+    login(client, "dieutra", "password-123")
+    r = _key_in(client, campaign, assignment)
+    assert r.status_code == 302
+    response = db.session.scalar(select(Response))
+    assert response.source is ResponseSource.PAPER and response.unit_id == assignment.unit_id
+    db.session.expire_all()
+    assert db.session.get(Assignment, assignment.id).outcome is Outcome.COMPLETED
+    page = client.get("/f/" + issued.url.rsplit("/", 1)[1]).get_data(as_text=True)
+    assert "đã được gửi" in page
+    again = _key_in(client, campaign, assignment)
+    assert again.status_code == 409
+    assert db.session.scalar(select(func.count(Response.id))) == 1
+
+
+def test_invalid_keyed_code_is_refused(client):
+    campaign = _drawn()
+    assignment = _first(campaign)
+    make_user("dieutra", "enumerator", units=["X1"])
+    login(client, "dieutra", "password-123")
+    q = get_questionnaire("par-civil-servant@2026.1")
+    first_scored = next(x for x in q.questions() if x.kind.has_options)
+    r = _key_in(client, campaign, assignment, {first_scored.id: "7"})
+    assert r.status_code == 422
+    assert "Mã không hợp lệ" in r.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Response.id))) == 0
+
+
+def test_blind_double_entry_differences_and_audited_resolution(client):
+    campaign = _drawn(double_entry=True)
+    assignment = _first(campaign)
+    make_user("nhap1", "enumerator", units=["X1"])
+    make_user("nhap2", "enumerator", units=["X1"])
+    make_user("quantri", "admin")
+    q = get_questionnaire("par-civil-servant@2026.1")
+    scored = [x for x in q.questions() if x.kind.has_options]
+    login(client, "nhap1", "password-123")
+    assert _key_in(client, campaign, assignment).status_code == 302
+    assert _key_in(client, campaign, assignment).status_code == 409  # same keyer twice
+    assert db.session.scalar(select(func.count(Response.id))) == 0
+    second = client.application.test_client()
+    login(second, "nhap2", "password-123")
+    form = second.get(f"/fieldwork/entry/{assignment.id}").get_data(as_text=True)
+    assert 'value="1"' not in form  # blind: the first keying is not shown
+    assert _key_in(second, campaign, assignment, {scored[0].id: "2"}).status_code == 302
+    assert db.session.scalar(select(func.count(Response.id))) == 0
+    admin = client.application.test_client()
+    login(admin, "quantri", "password-123")
+    page = admin.get(f"/fieldwork/entry/{assignment.id}/resolve")
+    assert page.status_code == 200
+    data = _keyed({scored[0].id: "2"})
+    data["csrf_token"] = csrf_from(page.get_data(as_text=True))
+    done = admin.post(f"/fieldwork/entry/{assignment.id}/resolve", data=data)
+    assert done.status_code == 302
+    response = db.session.scalar(select(Response))
+    answer = {a.question_id: a.value for a in response.answers}[scored[0].id]
+    assert answer == scored[0].options[1].code
+    entry = db.session.scalar(select(AuditEntry).where(
+        AuditEntry.action == AuditAction.PAPER_RESOLVED))
+    assert entry.details["questions"] == [scored[0].id]
+
+
+def test_refusal_activates_reserve_from_the_web(client):
+    campaign = _drawn()
+    assignment = _first(campaign, "citizen")
+    make_user("dieutra", "enumerator", units=["X1"])
+    login(client, "dieutra", "password-123")
+    page = client.get(f"/fieldwork/{campaign.key}/assignments").get_data(as_text=True)
+    assert assignment.serial in page
+    r = client.post(f"/fieldwork/assignments/{assignment.id}/outcome",
+                    data={"csrf_token": csrf_from(page), "outcome": "refused"})
+    assert r.status_code == 302
+    activated = db.session.scalars(select(Assignment).where(
+        Assignment.stratum_id == assignment.stratum_id, Assignment.is_reserve,
+        Assignment.active)).all()
+    assert len(activated) == 1 and activated[0].draw_order == 4
+    assert "Đã kích hoạt phiếu dự phòng" in client.get(r.headers["Location"]).get_data(as_text=True)
+
+
+def test_response_rates_follow_aapor():
+    counts = {Outcome.COMPLETED: 6, Outcome.PARTIAL: 2, Outcome.REFUSED: 1,
+              Outcome.NON_CONTACT: 1, Outcome.ISSUED: 2, Outcome.INELIGIBLE: 3}
+    rates = response_rates(counts)
+    assert rates["rr1"] == 6 / 12 and rates["rr2"] == 8 / 12
+
+
+def test_dashboard_counts(client):
+    campaign = _drawn()
+    make_user("quantri", "admin")
+    login(client, "quantri", "password-123")
+    html = client.get(f"/fieldwork/{campaign.key}").get_data(as_text=True)
+    assert "Xã Thử X1" in html and "RR1" in html
+
+
+def test_roles_on_fieldwork_routes(client):
+    campaign = _drawn()
+    a1 = _first(campaign)
+    make_user("dieutra_b", "enumerator", units=["X2"])
+    make_user("donvi_a", "uploader", units=["X1"])
+    make_user("phantich", "analyst")
+    login(client, "dieutra_b", "password-123")
+    token = csrf_from(client.get(f"/fieldwork/{campaign.key}/entry").get_data(as_text=True))
+    assert client.get(f"/fieldwork/entry/{a1.id}").status_code == 404
+    assert client.post(f"/fieldwork/assignments/{a1.id}/outcome",
+                       data={"csrf_token": token, "outcome": "refused"}).status_code == 404
+    listing = client.get(f"/fieldwork/{campaign.key}/assignments").get_data(as_text=True)
+    assert a1.serial not in listing
+    for user, expected in (("donvi_a", 403), ("phantich", 403)):
+        c = client.application.test_client()
+        login(c, user, "password-123")
+        assert c.get(f"/fieldwork/entry/{a1.id}").status_code == expected
+        assert c.get(f"/fieldwork/{campaign.key}/assignments").status_code == expected
+    c = client.application.test_client()
+    login(c, "phantich", "password-123")
+    assert c.get(f"/fieldwork/{campaign.key}").status_code == 200
+    anon = client.application.test_client()
+    assert anon.get(f"/fieldwork/{campaign.key}").status_code == 302
