@@ -183,6 +183,10 @@ AREA_CLIS = ("frames.cli", "draws.cli", "printing_jobs.cli", "fieldwork.cli", "a
 
 def register_cli(app: Flask) -> None:
     """Attach every command group to the app's CLI."""
+    from .analysis.cli import purge
+
+    if "purge" not in campaign_cli.commands:
+        campaign_cli.add_command(purge)
     for group in (units_cli, users_cli, campaign_cli, worker, demo):
         app.cli.add_command(group)
     for module in AREA_CLIS:

@@ -30,7 +30,7 @@ from ..errors import NotFound, SurveyError
 from ..extensions import db
 from ..models import BackgroundJob, Campaign, CampaignStatus, JobKind, JobStatus, Role
 from ..services.jobs import create_job, start_job
-from . import demo  # noqa: F401  (registers the demo step)
+from . import demo, hooks  # noqa: F401  (register the demo step and the freeze on closing)
 from .charts import interval_chart
 from .exports import (
     ExportFormat,

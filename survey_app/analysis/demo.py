@@ -145,13 +145,3 @@ def demo_step(campaign: Campaign, echo: Callable[[str], None]) -> list[str] | No
     db.session.commit()
     echo(f"Đã tạo {created} phiếu trả lời mô phỏng cho bảng điểm.")
     return [f"Bảng điểm: /analysis/{campaign.key}"]
-
-
-def _register() -> None:
-    from ..services.demo import DEMO_STEPS
-
-    if demo_step not in DEMO_STEPS:
-        DEMO_STEPS.append(demo_step)
-
-
-_register()

@@ -35,6 +35,7 @@ from .services import UNIT_FLAG_LABELS, CampaignScores, score_campaign
 
 # Exports at or above this many rows run as background jobs (config EXPORT_SYNC_LIMIT).
 DEFAULT_SYNC_LIMIT = 20_000
+XLSX_MAX_DATA_ROWS = 1_048_575  # rows per sheet below the header
 
 
 class ExportFormat(StrEnum):
@@ -105,12 +106,26 @@ def write_xlsx(header: Sequence[str], rows: Iterable[Sequence[object]], out: Bin
     workbook = xlsxwriter.Workbook(out, {"constant_memory": True, "strings_to_formulas": False,
                                          "strings_to_urls": False,
                                          "strings_to_numbers": False})
-    ws = workbook.add_worksheet(sheet[:31])
     bold = workbook.add_format({"bold": True})
-    for c, h in enumerate(header):
-        ws.write_string(0, c, str(_cell(h)), bold)
+
+    def new_sheet(number: int):
+        name = sheet[:28] if number == 1 else f"{sheet[:24]} ({number})"
+        ws = workbook.add_worksheet(name)
+        for c, h in enumerate(header):
+            ws.write_string(0, c, str(_cell(h)), bold)
+        return ws
+
+    sheets = 1
+    ws = new_sheet(sheets)
+    count = 0
     r = 0
-    for r, row in enumerate(rows, start=1):
+    for row in rows:
+        count += 1
+        r += 1
+        if r > XLSX_MAX_DATA_ROWS:  # a sheet holds 1,048,576 rows: continue on the next one
+            sheets += 1
+            ws = new_sheet(sheets)
+            r = 1
         for c, value in enumerate(row):
             cell = _cell(value)
             if isinstance(cell, bool):
@@ -119,10 +134,10 @@ def write_xlsx(header: Sequence[str], rows: Iterable[Sequence[object]], out: Bin
                 ws.write_number(r, c, cell)
             elif cell != "":
                 ws.write_string(r, c, str(cell))
-        if progress and r % 10_000 == 0:
-            progress(r)
+        if progress and count % 10_000 == 0:
+            progress(count)
     workbook.close()
-    return r
+    return count
 
 
 def write_table(fmt: ExportFormat, header: Sequence[str], rows: Iterable[Sequence[object]],
@@ -240,15 +255,22 @@ def iter_microdata(campaign: Campaign, *, include_text: bool = False
         .order_by(Response.id, Answer.question_id)
         .execution_options(yield_per=5_000)
     )
-    for code, group, rid, ref, mode, excluded, qid, value in db.session.execute(stmt):
-        g = group.value
-        if qid not in keep.get(g, ()):
-            continue
-        element, criterion = meta.get(g, {}).get(qid, ("", ""))
-        if include_text:
-            value = _PHONE_LIKE.sub("[đã ẩn]", value)
-        yield [code, g, rid, ref, mode.value, int(bool(excluded)), qid, element, criterion,
-               value]
+    # Core execution streamed in batches (server-side cursor on PostgreSQL): no ORM overhead
+    # and bounded memory however many answers there are. The option sits on the statement:
+    # on the connection it would stick and stream every later statement too.
+    result = db.session.connection().execute(stmt)
+    try:
+        for code, group, rid, ref, mode, excluded, qid, value in result:
+            g = group.value
+            if qid not in keep.get(g, ()):
+                continue
+            element, criterion = meta.get(g, {}).get(qid, ("", ""))
+            if include_text:
+                value = _PHONE_LIKE.sub("[đã ẩn]", value)
+            yield [code, g, rid, ref, mode.value, int(bool(excluded)), qid, element, criterion,
+                   value]
+    finally:
+        result.close()
 
 
 def write_microdata(campaign: Campaign, fmt: ExportFormat, out: BinaryIO | str, *,

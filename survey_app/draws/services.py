@@ -6,7 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from questionnaires.model import FrameScope, Mode, RespondentGroup
 from sampling import (
@@ -155,40 +156,120 @@ def fieldwork_started(campaign: Campaign) -> bool:
     return bool(moved or answered)
 
 
-def _serial(campaign: Campaign, stratum: Stratum, order: int) -> str:
-    return f"{campaign.id}-{stratum.id}-{order:03d}"
+def _serials(campaign_id: int, stratum_ids: np.ndarray, orders: np.ndarray) -> list[str]:
+    """`<campaign>-<stratum>-<draw order>` (printed on the forms; unique)."""
+    return [f"{campaign_id}-{s}-{o:03d}"
+            for s, o in zip(stratum_ids.tolist(), orders.tolist(), strict=True)]
+
+
+def _entry_ids(cf: CampaignFrame, strata: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """frame_entries.id of drawn (stratum index, key) pairs, vectorised.
+
+    A bitmap of the drawn keys' low bits keeps the few candidate frame rows (one cheap gather
+    over the frame instead of a dict of 5 M keys or a sort); those are matched exactly on
+    (stratum, key) packed into one sortable int64.
+    """
+    if keys.size == 0:
+        return np.zeros(0, np.int64)
+    frame_keys = cf.frame.key
+    bits = min(max((keys.size * 32).bit_length(), 16), 26)  # ≤ 3 % false candidates
+    low = np.int64((1 << bits) - 1)
+    seen = np.zeros(1 << bits, dtype=bool)
+    seen[keys & low] = True
+    cand = np.flatnonzero(seen[frame_keys & low])
+    uniq = np.unique(keys)
+    rank = np.minimum(np.searchsorted(uniq, frame_keys[cand]), uniq.size - 1)
+    hit = uniq[rank] == frame_keys[cand]
+    cand, rank = cand[hit], rank[hit]
+    packed = cf.frame.stratum[cand].astype(np.int64) * uniq.size + rank
+    order = np.argsort(packed)
+    packed = packed[order]
+    wanted = strata.astype(np.int64) * uniq.size + np.searchsorted(uniq, keys)
+    at = np.minimum(np.searchsorted(packed, wanted), packed.size - 1)
+    if packed.size == 0 or not np.array_equal(packed[at], wanted):
+        raise SurveyError("Mẫu đã chọn không khớp với danh sách (lỗi nội bộ).", status=500)
+    return cf.entry_ids[cand[order[at]]]
 
 
 def _write_assignments(campaign: Campaign, cf: CampaignFrame, result: DrawResult,
                        modes: dict[RespondentGroup, Mode]) -> int:
-    key_to_id: dict[tuple[int, int], int] = {}
-    for h, key, entry in zip(cf.frame.stratum.tolist(), cf.frame.key.tolist(),
-                             cf.entry_ids.tolist(), strict=True):
-        key_to_id[(h, key)] = entry
-    rows = []
-    weights = result.weights
-    now = utcnow()
-    for h, stratum in enumerate(cf.strata):
-        d = result[h]
-        mode = modes[stratum.group]
-        common = dict(campaign_id=campaign.id, stratum_id=stratum.id, unit_id=stratum.unit_id,
-                      group=stratum.group, mode=mode, updated_at=now)
-        order = 0
-        for key in d.selected.tolist():
-            order += 1
-            rows.append(dict(common, frame_entry_id=key_to_id[(h, key)], draw_order=order,
-                             is_reserve=False, active=True, outcome=Outcome.PENDING,
-                             weight=float(weights[h]), serial=_serial(campaign, stratum, order),
-                             activated_at=now))
-        for key in d.reserves.tolist():
-            order += 1
-            rows.append(dict(common, frame_entry_id=key_to_id[(h, key)], draw_order=order,
-                             is_reserve=True, active=False, outcome=Outcome.RESERVE,
-                             weight=float(weights[h]), serial=_serial(campaign, stratum, order)))
-    from ..services.bulk import bulk_insert
+    """Insert the main sample then the reserves of every stratum, in draw order, column-wise."""
+    n_sel = result.n_selected
+    n_res = np.diff(result.reserve_offsets)
+    sel_st, res_st = result.selected_strata, result.reserve_strata
+    # Stratum by stratum, main sample (draw order 1..n) then reserves (n+1..), as drawn.
+    st = np.concatenate([sel_st, res_st]).astype(np.int64)
+    order = np.argsort(st, kind="stable")
+    st = st[order]
+    keys = np.concatenate([result.selected_keys, result.reserve_keys])[order]
+    is_reserve = (order >= sel_st.size)
+    starts = np.concatenate([[0], np.cumsum(n_sel + n_res)[:-1]]).astype(np.int64)
+    draw_order = np.arange(st.size, dtype=np.int64) - starts[st] + 1
+    entry_ids = _entry_ids(cf, st, keys)
 
-    bulk_insert(Assignment.__table__, rows)
-    return len(rows)
+    stratum_ids = np.array([s.id for s in cf.strata], dtype=np.int64)
+    unit_ids = np.array([s.unit_id for s in cf.strata], dtype=np.int64)
+    groups = np.array([s.group for s in cf.strata] or [None], dtype=object)
+    stratum_modes = np.array([modes[s.group] for s in cf.strata] or [None], dtype=object)
+    now = utcnow()
+    sid = stratum_ids[st]
+    from ..services.bulk import bulk_insert_columns
+
+    return bulk_insert_columns(Assignment.__table__, {
+        "campaign_id": campaign.id,
+        "stratum_id": sid,
+        "unit_id": unit_ids[st],
+        "group": groups[st].tolist(),
+        "mode": stratum_modes[st].tolist(),
+        "updated_at": now,
+        "frame_entry_id": entry_ids,
+        "draw_order": draw_order,
+        "is_reserve": is_reserve,
+        "active": ~is_reserve,
+        "outcome": [Outcome.RESERVE if r else Outcome.PENDING for r in is_reserve.tolist()],
+        "weight": result.weights[st],
+        "serial": _serials(campaign.id, sid, draw_order),
+        "activated_at": [None if r else now for r in is_reserve.tolist()],
+    })
+
+
+def _delete_previous_draw(campaign: Campaign) -> None:
+    """Tokens and assignments of an earlier draw go (responses stay, unlinked by cascade)."""
+    old = select(Assignment.id).where(Assignment.campaign_id == campaign.id)
+    db.session.execute(delete(AccessToken).where(AccessToken.assignment_id.in_(old)))
+    db.session.execute(delete(Assignment).where(Assignment.campaign_id == campaign.id))
+
+
+_STRATUM_FIGURES = ("frame_count", "eligible_count", "drawn_count", "shortfall", "frame_digest")
+
+
+def _update_strata(strata: list[Stratum], values: dict[str, list], now: dt.datetime) -> None:
+    """Store the draw's figures on every stratum with one statement (not one per stratum),
+    and give the loaded objects the same values as already-committed state."""
+    if not strata:
+        return
+    ids = [s.id for s in strata]
+    table = Stratum.__table__
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text(
+            f"UPDATE {table.name} AS s SET frame_count = v.fc, eligible_count = v.ec, "
+            "drawn_count = v.dc, shortfall = v.sf, frame_digest = v.fd, drawn_at = :now "
+            "FROM unnest(CAST(:ids AS int[]), CAST(:fc AS int[]), CAST(:ec AS int[]), "
+            "CAST(:dc AS int[]), CAST(:sf AS int[]), CAST(:fd AS text[])) "
+            "AS v(id, fc, ec, dc, sf, fd) WHERE s.id = v.id"),
+            {"ids": ids, "fc": values["frame_count"], "ec": values["eligible_count"],
+             "dc": values["drawn_count"], "sf": values["shortfall"],
+             "fd": values["frame_digest"], "now": now})
+    else:
+        stmt = (update(table).where(table.c.id == bindparam("_id"))
+                .values({c: bindparam(f"_{c}") for c in (*_STRATUM_FIGURES, "drawn_at")}))
+        db.session.execute(stmt, [
+            {"_id": sid, "_drawn_at": now, **{f"_{c}": values[c][h] for c in _STRATUM_FIGURES}}
+            for h, sid in enumerate(ids)])
+    for h, stratum in enumerate(strata):
+        for c in _STRATUM_FIGURES:
+            set_committed_value(stratum, c, values[c][h])
+        set_committed_value(stratum, "drawn_at", now)
 
 
 def draw_campaign(campaign: Campaign, *, public_value: str | None = None,
@@ -211,30 +292,25 @@ def draw_campaign(campaign: Campaign, *, public_value: str | None = None,
     result = draw_all(cf.frame, cf.specs, seed_value, eligible)
 
     # Replace an earlier draw: tokens and assignments go (responses stay, unlinked by cascade).
-    old = select(Assignment.id).where(Assignment.campaign_id == campaign.id)
-    db.session.execute(delete(AccessToken).where(AccessToken.assignment_id.in_(old)))
-    db.session.execute(delete(Assignment).where(Assignment.campaign_id == campaign.id))
+    _delete_previous_draw(campaign)
     modes = {g.group: g.mode for g in campaign.groups}
     written = _write_assignments(campaign, cf, result, modes)
 
-    now = utcnow()
-    n_sel = result.n_selected
-    shortfall = result.shortfall
-    figures = []
+    values = {
+        "frame_count": np.asarray(cf.frame_counts, dtype=np.int64).tolist(),
+        "eligible_count": result.eligible.tolist(),
+        "drawn_count": result.n_selected.tolist(),
+        "shortfall": result.shortfall.tolist(),
+        "frame_digest": list(result.digests),
+    }
+    _update_strata(cf.strata, values, utcnow())
+    n_reserves = np.diff(result.reserve_offsets).tolist()
     by_stratum = _reason_counts(reason, cf)
-    for h, stratum in enumerate(cf.strata):
-        stratum.frame_count = int(cf.frame_counts[h])
-        stratum.eligible_count = int(result.eligible[h])
-        stratum.drawn_count = int(n_sel[h])
-        stratum.shortfall = int(shortfall[h])
-        stratum.frame_digest = result.digests[h]
-        stratum.drawn_at = now
-        figures.append({"key": cf.specs[h].key, "frame": stratum.frame_count,
-                        "eligible": stratum.eligible_count, "quota": stratum.quota,
-                        "drawn": stratum.drawn_count,
-                        "reserves": int(np.diff(result.reserve_offsets)[h]),
-                        "shortfall": stratum.shortfall, "digest": stratum.frame_digest,
-                        "excluded": by_stratum[h]})
+    figures = [{"key": cf.specs[h].key, "frame": values["frame_count"][h],
+                "eligible": values["eligible_count"][h], "quota": stratum.quota,
+                "drawn": values["drawn_count"][h], "reserves": n_reserves[h],
+                "shortfall": values["shortfall"][h], "digest": values["frame_digest"][h],
+                "excluded": by_stratum[h]} for h, stratum in enumerate(cf.strata)]
     # Batches used by a draw can no longer be replaced or withdrawn.
     db.session.execute(update(ImportBatch).where(
         ImportBatch.campaign_id == campaign.id, ImportBatch.status == BatchStatus.ACTIVE

@@ -16,7 +16,7 @@ from ..admin import visible_campaign
 from ..auth.access import check_unit, roles_required, unit_scope
 from ..errors import NotFound
 from ..extensions import db
-from ..models import BackgroundJob, JobKind, JobStatus, Role
+from ..models import BackgroundJob, JobKind, JobStatus, Role, Stratum
 from ..services.jobs import create_job, start_job
 from . import jobs
 from .services import MAX_ANONYMOUS, PrintKind, rated_unit, stratum_counts
@@ -67,14 +67,18 @@ def start(key: str):
         return redirect(url_for("printouts.index", key=campaign.key))
     check_unit(current_user, form.unit_id.data)
     unit = rated_unit(campaign, unit_id=form.unit_id.data)
+    group = RespondentGroup(form.group.data)
+    if not db.session.scalar(select(Stratum.id).where(
+            Stratum.campaign_id == campaign.id, Stratum.unit_id == unit.id,
+            Stratum.group == group)):
+        raise NotFound("Đơn vị này không có nhóm đối tượng đã chọn trong chiến dịch.")
     kind = PrintKind(form.kind.data)
     count = form.count.data or 0
     if kind is PrintKind.ANONYMOUS and not count:
         flash("Nhập số phiếu không ghi tên cần in.", "error")
         return redirect(url_for("printouts.index", key=campaign.key))
     job = create_job(JobKind.PRINT_BATCH,
-                     jobs.print_params(kind, unit_id=unit.id,
-                                       group=RespondentGroup(form.group.data),
+                     jobs.print_params(kind, unit_id=unit.id, group=group,
                                        count=count if kind is PrintKind.ANONYMOUS else 0),
                      campaign_id=campaign.id, user_id=current_user.id)
     db.session.commit()

@@ -177,4 +177,15 @@ def manifest(campaign, unit, group, output, as_json, fmt) -> None:
     _postal(kind, campaign, unit, group, output, as_json)
 
 
+@print_cli.command("clean")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(min=0),
+              help="Xoá các tệp in cũ hơn số ngày này.")
+@with_appcontext
+def clean(days: int) -> None:
+    """Delete print-job files older than DAYS (personal data is not kept longer than needed)."""
+    from .jobs import remove_old_prints
+
+    click.echo(f"Đã xoá {remove_old_prints(days)} tệp in cũ.")
+
+
 commands = [print_cli]

@@ -104,14 +104,15 @@ def _form_once(record: AccessToken, action_url: str):
     questionnaire, cg = questionnaire_for(record.campaign_id, record.group)
     sections = questionnaire.sections
     if record.used_at is not None:
-        sid = request.form.get("submission_id") if request.method == "POST" else None
-        if sid and sid == record.submission_id:  # a retried POST: same confirmation
-            return render_template("respondent/done.html", campaign=campaign,
-                                   receipt=sid[:8].upper())
-        return render_template("respondent/used.html", campaign=campaign), (
-            409 if request.method == "POST" else 200)
-
+        return _already_used(record, campaign)
     draft = _draft(record)
+    if request.method == "POST":
+        # Read the token again after the draft: a concurrent submission that deleted the
+        # draft has committed by now, and must win over this request.
+        db.session.refresh(record)
+        if record.used_at is not None:
+            return _already_used(record, campaign)
+
     answers = dict(draft.answers)
     errors: dict[str, str] = {}
     page = draft.page
@@ -150,18 +151,31 @@ def _form_once(record: AccessToken, action_url: str):
         draft.answers = answers
         draft.updated_at = utcnow()
         draft.page = page
-        db.session.commit()
         if not errors and action != "save":
+            db.session.commit()
             return redirect(action_url)  # post/redirect/get keeps the back button sane
-    else:
-        db.session.commit()
     status = 422 if errors else 200
-    return render_template(
+    html = render_template(
         "respondent/form.html", campaign=campaign, questionnaire=questionnaire,
         section=sections[page], page=page, pages=len(sections), answers=answers,
         shown=shown_answers(questionnaire, answers), errors=errors, action_url=action_url,
         submission_id=draft.submission_id, saved=request.method == "POST" and not errors,
-    ), status
+    )
+    # Committed after rendering: the page reads loaded rows instead of reloading the rows a
+    # commit expires (the response is still only sent once the commit succeeded).
+    db.session.commit()
+    return html, status
+
+
+def _already_used(record: AccessToken, campaign: Campaign):
+    """A retried POST of the same submission gets the same confirmation; anything else the
+    "already sent" page (409 for a POST)."""
+    sid = request.form.get("submission_id") if request.method == "POST" else None
+    if sid and sid == record.submission_id:
+        return render_template("respondent/done.html", campaign=campaign,
+                               receipt=sid[:8].upper())
+    return render_template("respondent/used.html", campaign=campaign), (
+        409 if request.method == "POST" else 200)
 
 
 def _submit(record, draft, campaign, questionnaire, cg, answers):
@@ -183,6 +197,7 @@ def _submit(record, draft, campaign, questionnaire, cg, answers):
         net=network_hash(request.remote_addr, current_app.config["SECRET_KEY"]),
     )
     db.session.execute(delete(FormDraft).where(FormDraft.token_id == record.id))
-    db.session.commit()
+    done = render_template("respondent/done.html", campaign=campaign, receipt=sid[:8].upper())
+    db.session.commit()  # after rendering: no reload of the expired campaign row
     session.pop(SESSION_KEY, None)
-    return render_template("respondent/done.html", campaign=campaign, receipt=sid[:8].upper())
+    return done

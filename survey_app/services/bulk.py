@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from enum import Enum
 
+import numpy as np
 from sqlalchemy import Table, insert
 
 from ..extensions import db
@@ -61,3 +63,87 @@ def _chain(first: dict, rest: Iterable[dict]) -> Iterable[dict]:
     yield first
     yield from rest
 
+
+# COPY text format: backslash escapes for the four characters that would break a line.
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NULL = "\\N"
+
+
+def _copy_text(value: object) -> str:
+    """One value in COPY text format."""
+    if value is None:
+        return _NULL
+    if isinstance(value, bool | np.bool_):
+        return "t" if value else "f"
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        return repr(float(value))  # shortest repr that reads back to the same double
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        value = json.dumps(value, ensure_ascii=False)
+    return str(value).translate(_ESCAPES)
+
+
+def _copy_column(values: object, n: int) -> list[str]:
+    """A column's values in COPY text format: one per row, or one repeated for a scalar."""
+    if isinstance(values, np.ndarray):
+        if values.dtype == np.bool_:
+            return ["t" if v else "f" for v in values.tolist()]
+        if np.issubdtype(values.dtype, np.integer):
+            return list(map(str, values.tolist()))
+        if np.issubdtype(values.dtype, np.floating):
+            return list(map(repr, values.tolist()))
+        values = values.tolist()
+    if isinstance(values, list | tuple):
+        return [_copy_text(v) for v in values]
+    return [_copy_text(values)] * n
+
+
+def bulk_insert_columns(table: Table, columns: Mapping[str, object], *,
+                        chunk: int = 5000) -> int:
+    """Insert rows given column by column, in the session's transaction (all or nothing).
+
+    Each value of `columns` is either a list / tuple / 1-D NumPy array with one element per
+    row, or a scalar shared by every row (`None` = NULL). PostgreSQL: one COPY in text format,
+    the lines built column-wise (no per-row dict, no per-row adapter call), several times
+    faster than `bulk_insert` for large writes; other engines: executemany in chunks.
+    """
+    names = list(columns)
+    lengths = {len(v) for v in columns.values()
+               if isinstance(v, np.ndarray | list | tuple)}
+    if len(lengths) > 1:
+        raise ValueError("bulk_insert_columns: columns of different lengths")
+    n = lengths.pop() if lengths else 1
+    if n == 0:
+        return 0
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        text_columns = [_copy_column(columns[c], n) for c in names]
+        raw = connection.connection.driver_connection
+        quoted = ", ".join(f'"{c}"' for c in names)
+        step = 100_000  # rows per write: bounded memory, few calls
+        with raw.cursor() as cursor, cursor.copy(
+            f'COPY "{table.name}" ({quoted}) FROM STDIN'  # noqa: S608 - names from the schema
+        ) as copy:
+            for a in range(0, n, step):
+                part = [col[a:a + step] for col in text_columns]
+                copy.write("\n".join(map("\t".join, zip(*part, strict=True))) + "\n")
+        return n
+    values = {c: _python_column(columns[c], n) for c in names}
+    stmt = insert(table)
+    for a in range(0, n, chunk):
+        z = min(a + chunk, n)
+        connection.execute(stmt, [{c: values[c][i] for c in names} for i in range(a, z)])
+    return n
+
+
+def _python_column(values: object, n: int) -> Sequence[object]:
+    if isinstance(values, np.ndarray):
+        return values.tolist()
+    if isinstance(values, list | tuple):
+        return values
+    return [values] * n

@@ -375,3 +375,69 @@ def test_set_exclusion_checks_campaign_and_reason(small):
     assert scores.responses_excluded == 1 and scores.responses_scored == 3
     everything = score_campaign(campaign, weighted=False, include_excluded=True)
     assert everything.units[0].survey_pct == pytest.approx(71.25)
+
+
+def test_unknown_option_is_reported_not_scored_as_missing(small):
+    from survey_app.analysis.services import AnalysisError
+
+    campaign, _, _ = small
+    bad = add_response(campaign, "X2", "citizen", citizen_answers("4", "4", "4", "7"))
+    with pytest.raises(AnalysisError) as info:
+        score_campaign(campaign, weighted=False)
+    assert any(f"phiếu {bad.id}: câu e1" in d for d in info.value.details)
+
+
+def test_xlsx_continues_on_new_sheet_when_full(monkeypatch):
+    from survey_app.analysis import exports
+
+    monkeypatch.setattr(exports, "XLSX_MAX_DATA_ROWS", 3)
+    out = io.BytesIO()
+    rows = [[f"@row{i}", i, float("nan")] for i in range(7)]
+    assert exports.write_xlsx(["a", "b", "c"], rows, out, sheet="Vi dữ liệu") == 7
+    out.seek(0)
+    book = openpyxl.load_workbook(out)
+    assert [len(list(ws.iter_rows())) for ws in book.worksheets] == [4, 4, 2]
+    firsts = [ws.cell(row=2, column=1).value for ws in book.worksheets]
+    assert firsts == ["'@row0", "'@row3", "'@row6"]
+    assert book.worksheets[2].cell(row=2, column=2).value == 6
+    assert book.worksheets[2].cell(row=2, column=3).value is None
+
+
+def test_closing_a_campaign_freezes_its_scores(small):
+    from survey_app.services.campaigns import set_status
+
+    campaign, _, _ = small
+    set_status(campaign, CampaignStatus.FIELDING)
+    db.session.commit()
+    assert latest_snapshot(campaign) is None
+    set_status(campaign, CampaignStatus.CLOSED)
+    db.session.commit()
+    snapshot = latest_snapshot(campaign)
+    assert snapshot is not None
+    assert snapshot.payload["unweighted"]["units"][0]["survey_pct"] == pytest.approx(71.25)
+    # Committing again does not freeze again; a rolled-back closing freezes nothing.
+    db.session.commit()
+    other = make_campaign(units=("Y1",), key="other-2026")
+    set_status(other, CampaignStatus.FIELDING)
+    set_status(other, CampaignStatus.CLOSED)
+    db.session.rollback()
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(type(snapshot))) == 1
+
+
+def test_review_rows_lists_flagged_and_excluded_only(app_ctx):
+    from survey_app.analysis.services import review_rows
+
+    campaign = make_campaign(units=("X1",))
+    plain = add_response(campaign, "X1", "citizen", citizen_answers("4", "3", "4", "2"))
+    straight = add_response(campaign, "X1", "citizen", citizen_answers("5", "5", "5", "5"))
+    dropped = add_response(campaign, "X1", "citizen", citizen_answers("3", "3", "4", "2"))
+    flag_responses(campaign)
+    set_exclusion(campaign, dropped.id, excluded=True, reason="Phiếu thử")
+    db.session.commit()
+    rows = review_rows(campaign)
+    assert {r.id for r in rows} == {straight.id, dropped.id}
+    assert next(r for r in rows if r.id == straight.id).flags == ["straight_lining"]
+    assert next(r for r in rows if r.id == straight.id).answers == 19
+    assert {r.id for r in review_rows(campaign, only_flagged=False)} == \
+        {plain.id, straight.id, dropped.id}

@@ -194,7 +194,7 @@ def test_reprint_rotates_tokens_and_skips_finished(client, app_ctx):
 # --- web: jobs, downloads, postal pack --------------------------------------------------------
 
 
-def test_web_batch_job_download_and_warning(client, app_ctx):
+def test_web_batch_job_download_and_warning(client, runner, app_ctx):
     campaign = _setup()
     make_user("quantri", "admin")
     login(client, "quantri", "password-123")
@@ -214,6 +214,12 @@ def test_web_batch_job_download_and_warning(client, app_ctx):
     page = client.get(f"/print/{campaign.key}").get_data(True)
     assert "3 phiếu đã phát" in page and "In lại phiếu" in page
     r.close()
+    # old print files (personal data) can be cleaned up; the download is then gone
+    assert "Đã xoá 0" in runner.invoke(args=["print", "clean", "--days", "1"]).output
+    removed = re.search(r"Đã xoá (\d+)", runner.invoke(args=["print", "clean", "--days", "0"]
+                                                        ).output)
+    assert int(removed.group(1)) >= 1
+    assert client.get(link).status_code == 404
 
 
 def test_postal_pack_and_manifests_hold_no_token(client, app_ctx):
@@ -294,7 +300,7 @@ def test_failed_job_changes_nothing_and_leaves_no_file(client, app_ctx, monkeypa
     assert job.status is JobStatus.FAILED and "download" not in job.result
     assert "Lỗi" in client.get(r.headers["Location"]).get_data(True)
     prints = Path(app_ctx.instance_path) / "prints"
-    assert not list(prints.glob(f"{job.id}.*"))
+    assert not list(prints.glob(f"{job.id}.pdf*"))  # neither the PDF nor its .part
     db.session.expire_all()
     assert all(a.outcome is Outcome.PENDING and a.issued_at is None
                for a in _assignments(x1.id))

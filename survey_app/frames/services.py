@@ -1,0 +1,454 @@
+"""Importing lists: preview (counts, first rows, every issue), confirm (all or nothing),
+cancel, replace and withdraw. Files are read by the pure `reader`/`rows` modules."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import func, insert, select, update
+
+from questionnaires.model import FrameScope, Mode, RespondentGroup
+
+from ..draws.frame import fingerprint, stable_key
+from ..errors import Conflict, NotFound, SurveyError
+from ..extensions import db
+from ..models import (
+    AuditAction,
+    BatchStatus,
+    Campaign,
+    CampaignGroup,
+    FrameEntry,
+    ImportBatch,
+    ImportIssue,
+    IssueSeverity,
+    PhoneKind,
+    Unit,
+    User,
+)
+from ..models._types import utcnow
+from ..services.audit import audit
+from .phones import PhoneKind as ReadPhoneKind
+from .reader import FrameFileError, open_table
+from .rows import (
+    WARNING_MESSAGES_VI,
+    FrameRecord,
+    RowIssue,
+    RowReason,
+    RowStatus,
+    validate_rows,
+)
+
+PREVIEW_ROWS = 20
+PHONE_KINDS = {ReadPhoneKind.MOBILE: PhoneKind.MOBILE, ReadPhoneKind.LANDLINE: PhoneKind.LANDLINE}
+DUPLICATE_REASONS = frozenset({RowReason.DUPLICATE_PHONE, RowReason.DUPLICATE_EXISTING})
+USED_STATUSES = (BatchStatus.PREVIEW, BatchStatus.IMPORTING, BatchStatus.ACTIVE)
+
+
+class FrameImportError(SurveyError):
+    """A file refused as a whole (nothing is stored)."""
+
+    status = 422
+    code = "frame_file"
+
+
+@dataclass
+class ParseOutcome:
+    """What one pass over a file found."""
+
+    accepted: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    warnings: int = 0
+    issues: list[tuple[int, IssueSeverity, str, str]] = field(default_factory=list)
+    preview: dict = field(default_factory=dict)
+    transaction_counts: dict[str, int] = field(default_factory=dict)
+    existing_hits: dict[str, int] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        """The four counts shown everywhere."""
+        return {"accepted": self.accepted, "rejected": self.rejected,
+                "duplicates": self.duplicates, "warnings": self.warnings}
+
+
+def upload_dir() -> Path:
+    """Where confirmed-later uploads wait (instance/uploads)."""
+    path = Path(current_app.instance_path) / "uploads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _group(campaign: Campaign, group: RespondentGroup) -> CampaignGroup:
+    cg = db.session.scalar(select(CampaignGroup).where(CampaignGroup.campaign_id == campaign.id,
+                                                       CampaignGroup.group == group))
+    if cg is None:
+        raise NotFound("Nhóm đối tượng này không thuộc chiến dịch.")
+    return cg
+
+
+def existing_phones(campaign: Campaign, unit: Unit, cg: CampaignGroup,
+                    exclude_batch: int | None = None) -> set[str]:
+    """Phones already in the campaign's active frame for this unit × group (whole group when
+    the list is shared)."""
+    stmt = (select(FrameEntry.phone).join(ImportBatch, ImportBatch.id == FrameEntry.batch_id)
+            .where(FrameEntry.campaign_id == campaign.id, FrameEntry.group == cg.group,
+                   ImportBatch.status == BatchStatus.ACTIVE, FrameEntry.phone.is_not(None)))
+    if cg.frame_scope is not FrameScope.SHARED:
+        stmt = stmt.where(FrameEntry.unit_id == unit.id)
+    if exclude_batch:
+        stmt = stmt.where(ImportBatch.id != exclude_batch)
+    return set(db.session.scalars(stmt))
+
+
+def _issue(result: RowIssue) -> tuple[int, IssueSeverity, str, str]:
+    severity = (IssueSeverity.DUPLICATE if result.reason in DUPLICATE_REASONS
+                else IssueSeverity.REJECTED)
+    return (result.source_row, severity, result.reason.value, result.message_vi)
+
+
+def parse_file(source: Path | bytes, filename: str, *, sheet: str | int | None,
+               phone_required: bool, existing: set[str], reference_year: int,
+               on_record: Callable[[FrameRecord], None] | None = None,
+               progress: Callable[[int], None] | None = None) -> ParseOutcome:
+    """One streaming pass: counts, issues (row, severity, code, message) and preview rows.
+    `on_record` receives every accepted record (the confirm step writes them)."""
+    out = ParseOutcome()
+    try:
+        with open_table(source, filename, sheet=sheet) as table:
+            columns = [f.value for f in table.columns]
+            out.preview = {"columns": columns, "extra": list(table.extra_columns.values()),
+                           "header_row": table.header_row, "rows": [],
+                           "encoding": table.encoding, "sheet": table.sheet_name}
+            validator = validate_rows(table, phone_required=phone_required,
+                                      existing_phones=existing, reference_year=reference_year)
+            seen = 0
+            for result in validator:
+                seen += 1
+                if progress is not None and seen % 20000 == 0:
+                    progress(seen)
+                if type(result) is FrameRecord:
+                    out.accepted += 1
+                    if result.warnings:
+                        out.warnings += len(result.warnings)
+                        for w in result.warnings:
+                            message = WARNING_MESSAGES_VI[w.code].format(row=w.related_row)
+                            out.issues.append((result.source_row, IssueSeverity.WARNING,
+                                               w.code.value, message))
+                    if len(out.preview["rows"]) < PREVIEW_ROWS:
+                        out.preview["rows"].append(_preview_row(result))
+                    if on_record is not None:
+                        on_record(result)
+                    continue
+                if result.status is RowStatus.SKIPPED:
+                    continue
+                if result.reason in DUPLICATE_REASONS:
+                    out.duplicates += 1
+                else:
+                    out.rejected += 1
+                out.issues.append(_issue(result))
+            out.transaction_counts = dict(validator.transaction_counts)
+            out.existing_hits = dict(validator.existing_hits)
+    except FrameFileError as exc:
+        raise FrameImportError(exc.message_vi, code=exc.code.value) from exc
+    if out.accepted == 0 and not out.issues:
+        raise FrameImportError("Tệp không có dòng dữ liệu nào dưới dòng tiêu đề.",
+                               code="no_rows")
+    return out
+
+
+def _preview_row(r: FrameRecord) -> dict:
+    return {"row": r.source_row, "name": r.name, "phone": r.phone_e164 or "",
+            "procedure": r.procedure or "", "address": r.address or "",
+            "position": r.position or "", "workplace": r.workplace or "",
+            "date": r.transaction_date.isoformat() if r.transaction_date else "",
+            "extra": r.extra}
+
+
+def preview_upload(campaign: Campaign, unit: Unit, group: RespondentGroup, data: bytes,
+                   filename: str, *, sheet: str | None = None, user: User | None = None,
+                   replaces: ImportBatch | None = None) -> ImportBatch:
+    """Parse an uploaded file and keep a PREVIEW batch with its counts and issues; the file
+    waits under instance/uploads until confirmed or cancelled."""
+    cg = _group(campaign, group)
+    digest = hashlib.sha256(data).hexdigest()
+    _refuse_twin(campaign, digest)
+    if replaces is not None:
+        _check_replaceable(replaces, campaign, unit, group)
+    outcome = parse_file(data, filename, sheet=sheet, phone_required=cg.mode is Mode.PHONE,
+                         existing=existing_phones(campaign, unit, cg,
+                                                  exclude_batch=replaces.id if replaces else None),
+                         reference_year=campaign.year)
+    suffix = Path(filename).suffix.lower()[:8]
+    stored = upload_dir() / f"{digest}{suffix}"
+    stored.write_bytes(data)
+    batch = ImportBatch(campaign_id=campaign.id, unit_id=unit.id, group=group,
+                        status=BatchStatus.PREVIEW, filename=Path(filename).name[:255],
+                        file_sha256=digest, stored_path=str(stored), sheet=sheet or "",
+                        preview=outcome.preview, uploaded_by_id=user.id if user else None,
+                        replaces_id=replaces.id if replaces else None, **outcome.counts())
+    db.session.add(batch)
+    db.session.flush()
+    _store_issues(batch, outcome)
+    return batch
+
+
+def _store_issues(batch: ImportBatch, outcome: ParseOutcome) -> None:
+    rows = [{"batch_id": batch.id, "source_row": r, "severity": s, "code": c, "message": m}
+            for r, s, c, m in outcome.issues]
+    for start in range(0, len(rows), 5000):
+        db.session.execute(insert(ImportIssue), rows[start:start + 5000])
+
+
+def _check_replaceable(old: ImportBatch, campaign: Campaign, unit: Unit,
+                       group: RespondentGroup) -> None:
+    if (old.campaign_id, old.unit_id, old.group) != (campaign.id, unit.id, group):
+        raise SurveyError("Chỉ thay thế được lô của cùng đơn vị và nhóm đối tượng.")
+    if old.status is not BatchStatus.ACTIVE:
+        raise Conflict("Chỉ thay thế được lô đang dùng.")
+    if old.used_by_draw:
+        raise Conflict("Lô này đã được dùng để chọn mẫu, không thay thế được.")
+
+
+class _EntryWriter:
+    """Writes accepted records as frame entries: COPY on PostgreSQL, executemany elsewhere."""
+
+    def __init__(self, batch: ImportBatch) -> None:
+        self.batch = batch
+        self.connection = db.session.connection()
+        self.postgres = self.connection.dialect.name == "postgresql"
+        self.pending: list[dict] = []
+        self.count = 0
+        self.common = (batch.id, batch.campaign_id, batch.unit_id, batch.group.value)
+        if self.postgres:
+            raw = self.connection.connection.driver_connection
+            self._cursor = raw.cursor()
+            self._copy_cm = self._cursor.copy(
+                "COPY frame_entries (batch_id, campaign_id, unit_id, \"group\", source_row, "
+                "stable_key, fingerprint, name, phone, phone_kind, procedure, address, position, "
+                "workplace, transaction_date, birth_year, transactions, extra) FROM STDIN")
+            self._copy = self._copy_cm.__enter__()
+            self._prefix = "\t".join(str(x) for x in self.common) + "\t"
+
+    def add(self, r: FrameRecord) -> None:
+        b = self.batch
+        name, address, procedure = r.name, r.address or "", r.procedure or ""
+        key = stable_key(b.file_sha256, r.source_row)
+        fp = fingerprint(name, r.phone_e164, address, procedure, r.transaction_date,
+                         r.birth_year)
+        kind = PHONE_KINDS.get(r.phone_kind, PhoneKind.NONE).value
+        self.count += 1
+        if self.postgres:
+            extra = json.dumps(r.extra, ensure_ascii=False) if r.extra else None
+            self._copy.write(self._prefix + "\t".join((
+                str(r.source_row), str(key), str(fp), _esc(name), _esc(r.phone_e164), kind,
+                _esc(procedure), _esc(address), _esc(r.position or ""),
+                _esc(r.workplace or ""),
+                r.transaction_date.isoformat() if r.transaction_date else "\\N",
+                str(r.birth_year) if r.birth_year else "\\N", "1", _esc(extra))) + "\n")
+            return
+        self.pending.append({
+            "batch_id": b.id, "campaign_id": b.campaign_id, "unit_id": b.unit_id,
+            "group": b.group, "source_row": r.source_row, "stable_key": key, "fingerprint": fp,
+            "name": name, "phone": r.phone_e164, "phone_kind": PhoneKind(kind),
+            "procedure": procedure, "address": address, "position": r.position or "",
+            "workplace": r.workplace or "", "transaction_date": r.transaction_date,
+            "birth_year": r.birth_year, "transactions": 1, "extra": r.extra or None})
+        if len(self.pending) >= 5000:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.connection.execute(insert(FrameEntry), self.pending)
+            self.pending = []
+
+    def close(self, ok: bool) -> None:
+        if self.postgres:
+            if ok:
+                self._copy_cm.__exit__(None, None, None)
+            else:
+                self._copy_cm.__exit__(RuntimeError, RuntimeError("aborted"), None)
+            self._cursor.close()
+        elif ok:
+            self.flush()
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _esc(value: str | None) -> str:
+    """COPY text-format field."""
+    if value is None:
+        return "\\N"
+    return value.translate(_COPY_ESCAPES)
+
+
+def confirm_batch(batch: ImportBatch, *, user: User | None = None,
+                  progress: Callable[[int], None] | None = None) -> ImportBatch:
+    """Write a previewed batch's entries (re-reading its stored file) in the caller's
+    transaction: all or nothing."""
+    if batch.status is not BatchStatus.PREVIEW:
+        raise Conflict("Lô này không ở trạng thái chờ xác nhận.")
+    path = Path(batch.stored_path)
+    if not path.is_file():
+        raise SurveyError("Tệp tải lên không còn trên máy chủ; vui lòng tải lại.", status=410)
+    return _ingest(batch, path, user=user, progress=progress)
+
+
+def _ingest(batch: ImportBatch, source: Path | bytes, *, user: User | None,
+            progress: Callable[[int], None] | None = None) -> ImportBatch:
+    """Parse `source` writing every accepted row, store the issues and counts, count repeated
+    phones as transactions of one person, retire the replaced batch, mark ACTIVE."""
+    campaign = db.session.get(Campaign, batch.campaign_id)
+    unit = db.session.get(Unit, batch.unit_id)
+    cg = _group(campaign, batch.group)
+    replaces = db.session.get(ImportBatch, batch.replaces_id) if batch.replaces_id else None
+    if replaces is not None:
+        _check_replaceable(replaces, campaign, unit, batch.group)
+    writer = _EntryWriter(batch)
+    ok = False
+    try:
+        outcome = parse_file(source, batch.filename, sheet=batch.sheet or None,
+                             phone_required=cg.mode is Mode.PHONE,
+                             existing=existing_phones(campaign, unit, cg,
+                                                      exclude_batch=replaces.id if replaces
+                                                      else None),
+                             reference_year=campaign.year, on_record=writer.add,
+                             progress=progress)
+        ok = True
+    finally:
+        writer.close(ok)
+    db.session.execute(ImportIssue.__table__.delete().where(ImportIssue.batch_id == batch.id))
+    _store_issues(batch, outcome)
+    _apply_transactions(batch, outcome)
+    for name, value in outcome.counts().items():
+        setattr(batch, name, value)
+    if replaces is not None:
+        replaces.status = BatchStatus.REPLACED
+        audit(AuditAction.BATCH_REPLACED, user=user, target=f"batch:{replaces.id}",
+              by=batch.id)
+    batch.status = BatchStatus.ACTIVE
+    batch.confirmed_at = utcnow()
+    db.session.flush()
+    audit(AuditAction.BATCH_CONFIRMED, user=user, target=f"batch:{batch.id}",
+          accepted=outcome.accepted)
+    return batch
+
+
+def _apply_transactions(batch: ImportBatch, outcome: ParseOutcome) -> None:
+    """Repeated phones in this file add to the kept entry; phones already in the frame add
+    to the existing entry (one person, several transactions)."""
+    for phone, rows in outcome.transaction_counts.items():
+        db.session.execute(update(FrameEntry).where(
+            FrameEntry.batch_id == batch.id, FrameEntry.phone == phone
+        ).values(transactions=rows))
+    if outcome.existing_hits:
+        active = select(ImportBatch.id).where(ImportBatch.campaign_id == batch.campaign_id,
+                                              ImportBatch.status == BatchStatus.ACTIVE)
+        for phone, rows in outcome.existing_hits.items():
+            db.session.execute(update(FrameEntry).where(
+                FrameEntry.campaign_id == batch.campaign_id, FrameEntry.group == batch.group,
+                FrameEntry.phone == phone, FrameEntry.batch_id.in_(active)
+            ).values(transactions=FrameEntry.transactions + rows))
+
+
+def cancel_batch(batch: ImportBatch, user: User | None = None) -> None:
+    """Drop a batch still waiting for confirmation (and its stored file)."""
+    if batch.status is not BatchStatus.PREVIEW:
+        raise Conflict("Chỉ huỷ được lô đang chờ xác nhận.")
+    batch.status = BatchStatus.CANCELLED
+    _delete_file(batch)
+    db.session.flush()
+
+
+def withdraw_batch(batch: ImportBatch, user: User | None = None) -> None:
+    """Take an active batch out of the frame, unless sampling has used it."""
+    if batch.status is not BatchStatus.ACTIVE:
+        raise Conflict("Chỉ rút được lô đang dùng.")
+    if batch.used_by_draw:
+        raise Conflict("Lô này đã được dùng để chọn mẫu, không rút được.")
+    batch.status = BatchStatus.WITHDRAWN
+    db.session.flush()
+    audit(AuditAction.BATCH_WITHDRAWN, user=user, target=f"batch:{batch.id}")
+
+
+def _delete_file(batch: ImportBatch) -> None:
+    if batch.stored_path:
+        still_used = db.session.scalar(select(func.count(ImportBatch.id)).where(
+            ImportBatch.stored_path == batch.stored_path, ImportBatch.id != batch.id,
+            ImportBatch.status.in_(USED_STATUSES)))
+        if not still_used:
+            Path(batch.stored_path).unlink(missing_ok=True)
+
+
+def import_path(campaign: Campaign, unit: Unit, group: RespondentGroup, path: Path, *,
+                sheet: str | None = None, dry_run: bool = False, user: User | None = None
+                ) -> tuple[ImportBatch | None, ParseOutcome]:
+    """The CLI's one-pass import: parse and (unless `dry_run`) write, in one transaction."""
+    cg = _group(campaign, group)
+    if dry_run:
+        outcome = parse_file(path, path.name, sheet=sheet, phone_required=cg.mode is Mode.PHONE,
+                             existing=existing_phones(campaign, unit, cg),
+                             reference_year=campaign.year)
+        return None, outcome
+    digest = file_sha256(path)
+    _refuse_twin(campaign, digest)
+    batch = ImportBatch(campaign_id=campaign.id, unit_id=unit.id, group=group,
+                        status=BatchStatus.PREVIEW, filename=path.name[:255],
+                        file_sha256=digest, sheet=sheet or "",
+                        uploaded_by_id=user.id if user else None)
+    db.session.add(batch)
+    db.session.flush()
+    _ingest(batch, path, user=user)
+    issues = [(i.source_row, i.severity, i.code, i.message) for i in db.session.scalars(
+        select(ImportIssue).where(ImportIssue.batch_id == batch.id)
+        .order_by(ImportIssue.source_row, ImportIssue.id))]
+    outcome = ParseOutcome(accepted=batch.accepted, rejected=batch.rejected,
+                           duplicates=batch.duplicates, warnings=batch.warnings, issues=issues)
+    return batch, outcome
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, streamed."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _refuse_twin(campaign: Campaign, digest: str) -> None:
+    twin = db.session.scalar(select(ImportBatch).where(
+        ImportBatch.campaign_id == campaign.id, ImportBatch.file_sha256 == digest,
+        ImportBatch.status.in_(USED_STATUSES)))
+    if twin is not None:
+        raise Conflict(f"Tệp này đã được tải lên trước đó (lô #{twin.id}, "
+                       f"{twin.status.label.lower()}).", code="duplicate_file")
+
+
+def issue_rows(batch: ImportBatch) -> Iterator[list[object]]:
+    """Rejected, duplicate and warned rows for the downloadable report."""
+    for issue in db.session.scalars(select(ImportIssue).where(ImportIssue.batch_id == batch.id)
+                                    .order_by(ImportIssue.source_row, ImportIssue.id)):
+        yield [issue.source_row, SEVERITY_LABELS[issue.severity], issue.code, issue.message]
+
+
+SEVERITY_LABELS = {IssueSeverity.REJECTED: "Bị loại", IssueSeverity.DUPLICATE: "Trùng",
+                   IssueSeverity.WARNING: "Cảnh báo"}
+
+
+def resolve_unit(campaign: Campaign, code: str) -> Unit:
+    """A unit by code, preferring the campaign's rated units when codes repeat across trees."""
+    from ..models import RatedUnit
+
+    units = list(db.session.scalars(select(Unit).where(Unit.code == code)))
+    if len(units) > 1:
+        rated = set(db.session.scalars(select(RatedUnit.unit_id).where(
+            RatedUnit.campaign_id == campaign.id)))
+        units = [u for u in units if u.id in rated] or units
+    if len(units) != 1:
+        raise NotFound(f"Không xác định được đơn vị có mã {code}.")
+    return units[0]
