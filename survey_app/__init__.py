@@ -22,6 +22,9 @@ def create_app(overrides: dict | None = None, instance_path: str | None = None) 
         instance_relative_config=True,
     )
     load_config(app, overrides)
+    from .logging_filters import install as redact_tokens_in_logs
+
+    redact_tokens_in_logs()
     if app.config["DATABASE_URL"].startswith("sqlite"):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
 

@@ -177,24 +177,16 @@ def demo(host: str, port: int, no_serve: bool) -> None:
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
 
-AREA_CLIS = ("frames.cli", "draws.cli", "printing_jobs.cli", "fieldwork.cli", "analysis.cli",
-             "printouts.cli")
-
-
 def register_cli(app: Flask) -> None:
     """Attach every command group to the app's CLI."""
+    from .analysis.cli import commands as analysis_commands
     from .analysis.cli import purge
+    from .draws.cli import commands as draw_commands
+    from .frames.cli import commands as frame_commands
+    from .printouts.cli import commands as print_commands
 
     if "purge" not in campaign_cli.commands:
         campaign_cli.add_command(purge)
-    for group in (units_cli, users_cli, campaign_cli, worker, demo):
-        app.cli.add_command(group)
-    for module in AREA_CLIS:
-        try:
-            mod = __import__(f"survey_app.{module}", fromlist=["commands"])
-        except ModuleNotFoundError as exc:
-            if not (exc.name or "").startswith("survey_app."):
-                raise
-            continue
-        for command in getattr(mod, "commands", []):
-            app.cli.add_command(command)
+    for command in (units_cli, users_cli, campaign_cli, worker, demo, *frame_commands,
+                    *draw_commands, *print_commands, *analysis_commands):
+        app.cli.add_command(command)

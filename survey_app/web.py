@@ -44,20 +44,19 @@ def error_response(status: int, message: str, code: str = "error", details=None)
 def register_web(app: Flask) -> None:
     """Attach blueprints, headers and error handlers."""
     from .admin import bp as admin_bp
+    from .analysis import bp as analysis_bp
+    from .api import bp as api_bp
     from .auth import bp as auth_bp
     from .auth.access import register_template_helpers
+    from .draws import bp as draws_bp
+    from .fieldwork import bp as fieldwork_bp
+    from .frames import bp as frames_bp
+    from .printouts import bp as printouts_bp
+    from .respondent import bp as respondent_bp
 
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(admin_bp)
-    for module in ("frames", "draws", "fieldwork", "respondent", "analysis", "api", "printouts"):
-        try:
-            pkg = __import__(f"survey_app.{module}", fromlist=["bp"])
-        except ModuleNotFoundError as exc:  # area not built yet
-            if exc.name != f"survey_app.{module}":
-                raise
-            continue
-        if hasattr(pkg, "bp"):
-            app.register_blueprint(pkg.bp)
+    for blueprint in (auth_bp, admin_bp, frames_bp, draws_bp, printouts_bp, fieldwork_bp,
+                      respondent_bp, analysis_bp, api_bp):
+        app.register_blueprint(blueprint)
     register_template_helpers(app)
 
     @app.after_request

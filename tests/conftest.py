@@ -7,10 +7,10 @@ import os
 
 import pytest
 from flask import g
+from helpers import empty_tables
 from sqlalchemy import create_engine, text
 
 from survey_app import create_app
-from helpers import empty_tables
 from survey_app.extensions import db
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")

@@ -57,7 +57,7 @@ def import_file(file: Path, campaign: str, unit_code: str, group: str, sheet, dr
     click.echo(("Kiểm tra (chưa lưu): " if dry_run else f"Đã nhập lô #{batch.id}: ")
                + f"{counts['accepted']} dòng hợp lệ, {counts['rejected']} bị loại, "
                f"{counts['duplicates']} trùng, {counts['warnings']} cảnh báo.")
-    for r, s, c, m in outcome.issues[:50]:
+    for r, _severity, c, m in outcome.issues[:50]:
         click.echo(f"  dòng {r}: [{c}] {m}")
     if len(outcome.issues) > 50:
         click.echo(f"  ... và {len(outcome.issues) - 50} dòng khác (dùng --json để xem hết).")

@@ -49,7 +49,15 @@ def update_progress(job_id: int, done: int, total: int | None = None) -> None:
         values["total"] = total
     try:
         with db.engine.begin() as conn:
-            conn.execute(update(BackgroundJob).where(BackgroundJob.id == job_id).values(**values))
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:  # don't wait 30 s for the lock the job itself holds
+                conn.exec_driver_sql("PRAGMA busy_timeout = 50")
+            try:
+                conn.execute(update(BackgroundJob).where(BackgroundJob.id == job_id)
+                             .values(**values))
+            finally:
+                if sqlite:
+                    conn.exec_driver_sql("PRAGMA busy_timeout = 30000")
     except Exception:  # noqa: S110 - progress is best-effort
         pass
 

@@ -82,3 +82,19 @@ def test_passwords_are_hashed_with_a_kdf(app_ctx):
     user = make_user("quantri", "admin")
     assert user.password_hash.startswith("scrypt:")
     assert "password-123" not in user.password_hash
+
+
+def test_tokens_never_reach_the_logs(caplog):
+    import logging
+
+    from survey_app.logging_filters import install
+
+    install()
+    token = "efTqB3hk3s5w98mdv5WFxQ"
+    with caplog.at_level(logging.INFO, logger="werkzeug"):
+        logging.getLogger("werkzeug").info('%s - - "%s" %s', "127.0.0.1",
+                                           f"GET /f/{token} HTTP/1.1", "200")
+        logging.getLogger("werkzeug").info(f"POST /f/{token}?x=1")
+    text = caplog.text
+    assert token not in text
+    assert text.count("/f/<token>") == 2

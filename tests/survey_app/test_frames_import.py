@@ -138,12 +138,13 @@ def test_web_preview_confirm_report_and_withdraw(client, tmp_path):
     sheet = openpyxl.load_workbook(io.BytesIO(xlsx.get_data())).active
     assert [c.value for c in sheet[1]] == ["Dòng trong tệp", "Loại", "Mã lý do", "Nội dung"]
     assert sheet.max_row == 1 + db.session.scalar(select(func.count(ImportIssue.id)))
-    done = client.post(f"/frames/batches/{batch.id}/confirm", data={"csrf_token": csrf_from(preview)})
+    token = {"csrf_token": csrf_from(preview)}
+    done = client.post(f"/frames/batches/{batch.id}/confirm", data=token)
     assert done.status_code == 302
     db.session.expire_all()
     assert db.session.get(ImportBatch, batch.id).status is BatchStatus.ACTIVE
     assert db.session.scalar(select(func.count(FrameEntry.id))) == 4
-    w = client.post(f"/frames/batches/{batch.id}/withdraw", data={"csrf_token": csrf_from(preview)})
+    w = client.post(f"/frames/batches/{batch.id}/withdraw", data=token)
     assert w.status_code == 302
     db.session.expire_all()
     assert db.session.get(ImportBatch, batch.id).status is BatchStatus.WITHDRAWN
