@@ -11,7 +11,8 @@ garbage), then times, each in a fresh subprocess so peak memory is its own:
 
 Usage:
     python benchmarks/bench_import.py --rows 1000000 --xlsx-rows 100000 --part parse
-    python benchmarks/bench_import.py --part all     # + the end-to-end DB part (lead's TODO)
+    python benchmarks/bench_import.py --part all     # + the end-to-end PostgreSQL import
+    python benchmarks/bench_import.py --part e2e --dir /tmp/bench_files  # DB part only
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -246,6 +249,9 @@ PARTS = {"csv": _part_csv, "read": _part_read, "validate": _part_validate, "xlsx
 
 
 def _child(part: str, path: str) -> None:
+    if part in E2E_CAMPAIGNS:
+        print(json.dumps(_part_e2e(part, Path(path))))
+        return
     if part != "csv":
         # Import outside the timed region: a running app has these loaded already.
         import survey_app.frames.reader
@@ -270,13 +276,148 @@ def _run_part(part: str, path: Path) -> dict[str, float]:
 
 
 # =============================================================================================
-# LEAD: end-to-end part (`--part all`). Wire open_table → validate_rows → the frames service's
-# bulk insert into PostgreSQL here (TEST_DATABASE_URL), time it on the same files and compare
-# with the `csv` floor: the target is >= 100,000 rows/s and <= 5x the floor for the CSV, and
-# >= 30,000 rows/s for the XLSX.
-def run_end_to_end(csv_path: Path, xlsx_path: Path) -> None:
-    """Placeholder for the database part of the benchmark (owned by the lead)."""
-    raise NotImplementedError("end-to-end PostgreSQL import benchmark: to be wired by the lead")
+# End-to-end part (`--part all`): `import_path` (open_table → validate_rows → COPY into
+# PostgreSQL, issues, transaction counts) + commit, timed in a child process on a scratch
+# database. Targets: CSV >= 100,000 rows/s and <= 5x the plain `csv` floor; XLSX >= 30,000
+# rows/s; peak memory < 500 MB.
+
+PG_ADMIN = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c"]
+BENCH_DB = "bench_import"
+BENCH_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{BENCH_DB}"
+E2E_CAMPAIGNS = {"e2e-csv": "bench-csv", "e2e-xlsx": "bench-xlsx"}
+BENCH_SECRET = "x" * 32
+
+
+def _bench_app(instance: str):
+    from survey_app import create_app
+
+    return create_app({"DATABASE_URL": BENCH_URL, "QUEUE_IMMEDIATE": True,
+                       "SECRET_KEY": BENCH_SECRET}, instance_path=instance)
+
+
+def _setup_database(instance: str) -> None:
+    """Fresh scratch database, migrated, with one campaign per file (unit B1, citizen/phone)."""
+    import datetime as dt
+
+    import flask_migrate
+
+    from questionnaires.model import GroupPlan, Mode, Plan, RespondentGroup, UnitRef
+    from survey_app.extensions import db
+    from survey_app.services.campaigns import create_campaign
+
+    subprocess.run([*PG_ADMIN, f"DROP DATABASE IF EXISTS {BENCH_DB}"], check=True)
+    subprocess.run([*PG_ADMIN, f"CREATE DATABASE {BENCH_DB}"], check=True)
+    app = _bench_app(instance)
+    with app.app_context():
+        flask_migrate.upgrade()
+        for key in E2E_CAMPAIGNS.values():
+            plan = Plan(
+                key=key, name=f"Chiến dịch đo {key}", year=2022,
+                period_start=dt.date(2022, 1, 1), period_end=dt.date(2022, 12, 31),
+                groups=(GroupPlan(RespondentGroup.CITIZEN, "sipas-citizen@2026.1", Mode.PHONE,
+                                  400, 100),),
+                units=(UnitRef(code="B1", name="Xã Đo B1", level="commune"),), seed=1,
+            )
+            create_campaign(plan)
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _backend_cpu(pid: int) -> float:
+    """CPU seconds of a local PostgreSQL backend (utime + stime from /proc), 0 if unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _part_e2e(part: str, path: Path) -> dict[str, float]:
+    """One timed `import_path` + commit (the child of `run_end_to_end`)."""
+    from sqlalchemy import func, select, text
+
+    from questionnaires.model import RespondentGroup
+    from survey_app.extensions import db
+    from survey_app.frames.services import import_path, resolve_unit
+    from survey_app.models import FrameEntry, ImportIssue
+    from survey_app.services.campaigns import get_campaign
+
+    app = _bench_app(str(path.parent / "instance"))
+    with app.app_context():
+        campaign = get_campaign(E2E_CAMPAIGNS[part])
+        unit = resolve_unit(campaign, "B1")
+        backend = db.session.scalar(text("SELECT pg_backend_pid()"))
+        s0 = _backend_cpu(backend)
+        t0, c0 = time.perf_counter(), time.process_time()
+        batch, outcome = import_path(campaign, unit, RespondentGroup.CITIZEN, path)
+        db.session.commit()
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+        server_cpu = _backend_cpu(backend) - s0
+        peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        stored = db.session.scalar(select(func.count()).select_from(FrameEntry)
+                                   .where(FrameEntry.batch_id == batch.id))
+        issues = db.session.scalar(select(func.count()).select_from(ImportIssue)
+                                   .where(ImportIssue.batch_id == batch.id))
+        transactions = db.session.scalar(select(func.sum(FrameEntry.transactions))
+                                         .where(FrameEntry.batch_id == batch.id))
+        rows = outcome.accepted + outcome.rejected + outcome.duplicates
+        db.session.remove()
+        db.engine.dispose()
+    return {"rows": rows, "seconds": elapsed, "cpu": cpu, "server_cpu": server_cpu,
+            "peak_mib": peak_kib / 1024, "accepted": outcome.accepted, "stored": stored,
+            "issues": issues, "issues_expected": len(outcome.issues),
+            "transactions": transactions or 0, "duplicates": outcome.duplicates}
+
+
+def run_end_to_end(csv_path: Path, xlsx_path: Path,
+                   floors: dict[str, dict[str, float]] | None = None) -> bool:
+    """Import both files into a scratch PostgreSQL database, each in a fresh process; print
+    rows/s, the ratio to the `csv` floor, peak memory; check the stored counts. True if all
+    targets are met."""
+    floors = floors or {}
+    if "csv" not in floors:
+        floors["csv"] = _run_part("csv", csv_path)
+    instance = tempfile.mkdtemp(prefix="bench_import_instance_")
+    ok = True
+    try:
+        _setup_database(instance)
+        for part, path in (("e2e-csv", csv_path), ("e2e-xlsx", xlsx_path)):
+            link = Path(instance) / path.name  # the child finds its instance dir next to it
+            link.symlink_to(path.resolve())
+            r = _run_part(part, link)
+            rate = r["rows"] / r["seconds"]
+            print(
+                f"{part:9s} {r['rows']:>10,} rows  wall {r['seconds']:6.2f}s {rate:>10,.0f} "
+                f"rows/s  cpu {r['cpu']:6.2f}s + postgres {r['server_cpu']:5.2f}s  peak "
+                f"{r['peak_mib']:5.0f} MiB"
+            )
+            checks = {
+                "frame_entries == accepted": r["stored"] == r["accepted"],
+                "import_issues == issues": r["issues"] == r["issues_expected"],
+                "sum(transactions) == accepted + duplicates":
+                    r["transactions"] == r["accepted"] + r["duplicates"],
+            }
+            print("    " + ", ".join(f"{k}: {'ok' if v else 'FAIL'}" for k, v in checks.items())
+                  + f" ({r['stored']:,} entries, {r['issues']:,} issues)")
+            ok &= all(checks.values()) and r["peak_mib"] < 500
+            if part == "e2e-csv":
+                floor = floors["csv"]
+                ratio_wall = r["seconds"] / floor["seconds"]
+                ratio_cpu = (r["cpu"] + r["server_cpu"]) / floor["cpu"]
+                print(f"    end-to-end / plain csv: wall {ratio_wall:.2f}x, "
+                      f"cpu (client + server) {ratio_cpu:.2f}x  [target >= 100,000 rows/s, "
+                      f"<= 5x]")
+                ok &= rate >= 100_000 and min(ratio_wall, ratio_cpu) <= 5
+            else:
+                print("    [target >= 30,000 rows/s]")
+                ok &= rate >= 30_000
+    finally:
+        subprocess.run([*PG_ADMIN, f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"],
+                       check=False)
+        shutil.rmtree(instance, ignore_errors=True)
+    print("end-to-end targets:", "met" if ok else "NOT met")
+    return ok
 
 
 # =============================================================================================
@@ -287,7 +428,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="CSV data rows")
     parser.add_argument("--xlsx-rows", type=int, default=100_000, help="XLSX data rows")
-    parser.add_argument("--part", choices=["parse", "all"], default="parse")
+    parser.add_argument("--part", choices=["parse", "all", "e2e"], default="parse",
+                        help="parse: pure pipeline; e2e: PostgreSQL import only; all: both")
     parser.add_argument("--dir", type=Path, default=None, help="keep generated files here")
     parser.add_argument("--seed", type=int, default=20221010)
     parser.add_argument("--child", nargs=2, metavar=("PART", "PATH"), help=argparse.SUPPRESS)
@@ -304,21 +446,26 @@ def main(argv: list[str] | None = None) -> None:
         workdir = args.dir
         workdir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(args.seed)
-    csv_path = workdir / f"frame_{args.rows}.csv"
-    xlsx_path = workdir / f"frame_{args.xlsx_rows}.xlsx"
-    t0 = time.perf_counter()
-    write_csv(csv_path, args.rows, rng)
-    t1 = time.perf_counter()
-    write_xlsx(xlsx_path, args.xlsx_rows, rng)
-    t2 = time.perf_counter()
-    print(
-        f"generated {args.rows:,} CSV rows ({csv_path.stat().st_size / 2**20:.1f} MiB) in "
-        f"{t1 - t0:.1f}s; {args.xlsx_rows:,} XLSX rows "
-        f"({xlsx_path.stat().st_size / 2**20:.1f} MiB) in {t2 - t1:.1f}s"
-    )
-    results = {}
-    for part, path in (("csv", csv_path), ("read", csv_path), ("validate", csv_path),
-                       ("xlsx", xlsx_path)):  # fmt: skip
+    csv_path = workdir / f"frame_{args.rows}_{args.seed}.csv"
+    xlsx_path = workdir / f"frame_{args.xlsx_rows}_{args.seed}.xlsx"
+    if args.dir is not None and csv_path.is_file() and xlsx_path.is_file():
+        print(f"reusing {csv_path} and {xlsx_path}")
+    else:
+        t0 = time.perf_counter()
+        write_csv(csv_path, args.rows, rng)
+        t1 = time.perf_counter()
+        write_xlsx(xlsx_path, args.xlsx_rows, rng)
+        t2 = time.perf_counter()
+        print(
+            f"generated {args.rows:,} CSV rows ({csv_path.stat().st_size / 2**20:.1f} MiB) in "
+            f"{t1 - t0:.1f}s; {args.xlsx_rows:,} XLSX rows "
+            f"({xlsx_path.stat().st_size / 2**20:.1f} MiB) in {t2 - t1:.1f}s"
+        )
+    results: dict[str, dict[str, float]] = {}
+    parts = [("csv", csv_path)]
+    if args.part != "e2e":
+        parts += [("read", csv_path), ("validate", csv_path), ("xlsx", xlsx_path)]
+    for part, path in parts:
         r = _run_part(part, path)
         results[part] = r
         print(
@@ -326,10 +473,11 @@ def main(argv: list[str] | None = None) -> None:
             f"{r['rows'] / r['seconds']:>10,.0f} rows/s  cpu {r['cpu']:6.2f}s "
             f"{r['rows'] / r['cpu']:>10,.0f} rows/s  peak {r['peak_mib']:5.0f} MiB"
         )
-    ratio = results["validate"]["cpu"] / results["csv"]["cpu"]
-    print(f"validate / plain csv CPU-time ratio: {ratio:.2f}x")
-    if args.part == "all":
-        run_end_to_end(csv_path, xlsx_path)
+    if "validate" in results:
+        ratio = results["validate"]["cpu"] / results["csv"]["cpu"]
+        print(f"validate / plain csv CPU-time ratio: {ratio:.2f}x")
+    if args.part in ("all", "e2e"):
+        run_end_to_end(csv_path, xlsx_path, results)
     if tmp is not None:
         tmp.cleanup()
 

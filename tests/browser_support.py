@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 CHROMIUM = os.environ.get("SURVEY_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -18,11 +18,19 @@ CHROMIUM_ARGS = [
 PHONE_VIEWPORT = {"width": 360, "height": 740}
 
 
+class QuietHandler(WSGIRequestHandler):
+    """No access log lines (they would carry form tokens in the paths)."""
+
+    def log_request(self, *args, **kwargs) -> None:
+        pass
+
+
 class LiveServer:
     """The app behind a real threaded HTTP server on 127.0.0.1 (port chosen by the OS)."""
 
     def __init__(self, app) -> None:
-        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self._server = make_server("127.0.0.1", 0, app, threaded=True,
+                                   request_handler=QuietHandler)
         self.host = f"127.0.0.1:{self._server.server_port}"
         self.url = f"http://{self.host}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

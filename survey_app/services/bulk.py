@@ -67,6 +67,7 @@ def _chain(first: dict, rest: Iterable[dict]) -> Iterable[dict]:
 # COPY text format: backslash escapes for the four characters that would break a line.
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _NULL = "\\N"
+_NEEDS_ESCAPE = frozenset("\\\t\n\r")
 
 
 def _copy_text(value: object) -> str:
@@ -92,15 +93,27 @@ def _copy_column(values: object, n: int) -> list[str]:
     """A column's values in COPY text format: one per row, or one repeated for a scalar."""
     if isinstance(values, np.ndarray):
         if values.dtype == np.bool_:
-            return ["t" if v else "f" for v in values.tolist()]
+            return np.where(values, "t", "f").tolist()
         if np.issubdtype(values.dtype, np.integer):
             return list(map(str, values.tolist()))
         if np.issubdtype(values.dtype, np.floating):
             return list(map(repr, values.tolist()))
         values = values.tolist()
-    if isinstance(values, list | tuple):
-        return [_copy_text(v) for v in values]
-    return [_copy_text(values)] * n
+    if not isinstance(values, list | tuple):
+        return [_copy_text(values)] * n
+    types = set(map(type, values))
+    if types <= {str} and not _NEEDS_ESCAPE.intersection("".join(values)):
+        return list(values)  # plain text (serials, codes): nothing to convert
+    if len(types - {type(None)}) <= 1:
+        try:
+            distinct = set(values)
+        except TypeError:  # unhashable (dicts, lists)
+            distinct = None
+        if distinct is not None and len(distinct) <= 256:
+            # Few distinct values (enums, one timestamp or NULL): convert each once.
+            text = {v: _copy_text(v) for v in distinct}
+            return [text[v] for v in values]
+    return [_copy_text(v) for v in values]
 
 
 def bulk_insert_columns(table: Table, columns: Mapping[str, object], *,

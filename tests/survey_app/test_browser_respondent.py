@@ -85,6 +85,12 @@ def _phone(browser, **kwargs):
     return browser.new_context(viewport=PHONE_VIEWPORT, locale="vi-VN", **kwargs)
 
 
+def _tap(page, button: str) -> None:
+    """Tap a form button and wait until the page it leads to has loaded."""
+    with page.expect_navigation(wait_until="load"):
+        page.get_by_role("button", name=button).click()
+
+
 def _finish(page, traffic: TrafficRecorder | None = None, overrides=None
             ) -> tuple[list[str], dict[str, str]]:
     """Answer the remaining pages and submit; returns the section titles seen and the
@@ -95,8 +101,7 @@ def _finish(page, traffic: TrafficRecorder | None = None, overrides=None
         titles.append(page.locator("h1").inner_text())
         given.update(answer_visible_questions(page, overrides))
         last = page.get_by_role("button", name=SUBMIT).count() > 0
-        page.get_by_role("button", name=SUBMIT if last else NEXT).click()
-        page.wait_for_load_state("load")
+        _tap(page, SUBMIT if last else NEXT)
         if traffic is not None:
             _check_page(page, traffic)
         if last:
@@ -127,7 +132,7 @@ def test_leave_come_back_submit_and_reopen(browser, server, form, app, javascrip
     assert "Phần 1/7" in page.locator(".progress-text").inner_text()
     first_answers = {"a3": "ho_tich", "a1": "nu"}
     given = answer_visible_questions(page, first_answers)
-    page.get_by_role("button", name="Lưu, làm tiếp sau").click()
+    _tap(page, "Lưu, làm tiếp sau")
     assert "Đã lưu câu trả lời" in page.locator(".saved").inner_text()
     first.close()  # the respondent leaves: cookies and page gone
 
@@ -165,7 +170,7 @@ def _advance_to_section(page, title: str) -> None:
         if page.locator("h1").inner_text() == title:
             return
         answer_visible_questions(page)
-        page.get_by_role("button", name=NEXT).click()
+        _tap(page, NEXT)
     raise AssertionError(f"section {title!r} not reached")
 
 
@@ -180,11 +185,13 @@ def test_skip_logic_hides_follow_ups_until_yes(browser, server, form, app):
     assert page.locator("#q-f0").is_visible()
     assert all(q.is_hidden() for q in follow_ups)
     f0 = page.locator("#q-f0")
-    f0.locator("label.opt", has_text="Có").click()
+    yes = f0.locator('label.opt:has(input[value="co"])')
+    assert yes.inner_text().strip() == "Có"
+    yes.click()
     assert all(q.is_visible() for q in follow_ups)
-    f0.locator("label.opt", has_text="Không biết").click()
+    f0.locator('label.opt:has(input[value="khong_biet"])').click()
     assert all(q.is_hidden() for q in follow_ups)
-    f0.locator("label.opt", has_text="Có").first.click()
+    yes.click()
     assert all(q.is_visible() for q in follow_ups)
     _finish(page, overrides={"f0": "co", "f1": "5"})
     assert "Cảm ơn" in page.locator("h1").inner_text()
@@ -200,7 +207,7 @@ def test_printed_short_code_opens_the_form(browser, server, form):
     page = ctx.new_page()
     page.goto(server.url + "/f")
     page.locator("#code").fill(code.lower().replace("-", " "))  # as typed on a phone
-    page.get_by_role("button", name="Mở phiếu").click()
+    _tap(page, "Mở phiếu")
     assert page.url.endswith("/f/ma")
     assert "Phần 1/7" in page.locator(".progress-text").inner_text()
     assert page.locator("h1").inner_text() == "Thông tin chung"
@@ -215,7 +222,7 @@ def test_wrong_short_code_is_explained(browser, server, form):
     page = ctx.new_page()
     page.goto(server.url + "/f")
     page.locator("#code").fill(wrong)
-    page.get_by_role("button", name="Mở phiếu").click()
+    _tap(page, "Mở phiếu")
     assert "Mã phiếu không đúng" in page.locator(".error").inner_text()
     assert page.url.endswith("/f")
     ctx.close()
@@ -232,23 +239,20 @@ def test_every_page_is_light_local_and_fits_a_phone(browser, server, form):
     page.goto(server.url + "/f")
     _check_page(page, traffic)
     page.locator("#code").fill(code)
-    page.get_by_role("button", name="Mở phiếu").click()
-    page.wait_for_load_state("load")
+    _tap(page, "Mở phiếu")
     _check_page(page, traffic)
     answer_visible_questions(page)
     if shots:
         page.evaluate("() => window.scrollTo(0, 0)")
         page.screenshot(path=str(Path(shots) / "form-first-page.png"), full_page=True)
-    page.get_by_role("button", name=NEXT).click()
-    page.wait_for_load_state("load")
+    _tap(page, NEXT)
     _check_page(page, traffic)
     answer_visible_questions(page, {"b1": "4", "b2": "5"})
     if shots:
         page.evaluate("() => window.scrollTo(0, 0)")  # the sticky header back on top
         page.screenshot(path=str(Path(shots) / "form-satisfaction-page.png"), full_page=True)
         page.screenshot(path=str(Path(shots) / "mobile-form.png"))  # one phone screen
-    page.get_by_role("button", name=NEXT).click()
-    page.wait_for_load_state("load")
+    _tap(page, NEXT)
     _check_page(page, traffic)
     _finish(page, traffic)  # checks each following page, the confirmation included
     assert "Cảm ơn" in page.locator("h1").inner_text()
