@@ -349,10 +349,20 @@ def _part_e2e(part: str, path: Path) -> dict[str, float]:
         unit = resolve_unit(campaign, "B1")
         backend = db.session.scalar(text("SELECT pg_backend_pid()"))
         s0 = _backend_cpu(backend)
+        profile_to = os.environ.get("BENCH_PROFILE")  # a directory: cProfile each import
+        profiler = None
+        if profile_to:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         t0, c0 = time.perf_counter(), time.process_time()
         batch, outcome = import_path(campaign, unit, RespondentGroup.CITIZEN, path)
         db.session.commit()
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(str(Path(profile_to) / f"{part}.prof"))
         server_cpu = _backend_cpu(backend) - s0
         peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         stored = db.session.scalar(select(func.count()).select_from(FrameEntry)

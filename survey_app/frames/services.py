@@ -308,14 +308,14 @@ def _ingest(batch: ImportBatch, source: Path | bytes, *, user: User | None,
     replaces = db.session.get(ImportBatch, batch.replaces_id) if batch.replaces_id else None
     if replaces is not None:
         _check_replaceable(replaces, campaign, unit, batch.group)
+    # Query before COPY starts: the connection can run nothing else until COPY ends.
+    existing = existing_phones(campaign, unit, cg,
+                               exclude_batch=replaces.id if replaces else None)
     writer = _EntryWriter(batch)
     ok = False
     try:
         outcome = parse_file(source, batch.filename, sheet=batch.sheet or None,
-                             phone_required=cg.mode is Mode.PHONE,
-                             existing=existing_phones(campaign, unit, cg,
-                                                      exclude_batch=replaces.id if replaces
-                                                      else None),
+                             phone_required=cg.mode is Mode.PHONE, existing=existing,
                              reference_year=campaign.year, on_record=writer.add,
                              progress=progress)
         ok = True

@@ -61,21 +61,34 @@ class TrafficRecorder:
 
     transfers: list[Transfer] = field(default_factory=list)
     hosts: set[str] = field(default_factory=set)
+    pending: set[int] = field(default_factory=set)
 
     def attach(self, page) -> TrafficRecorder:
-        """Listen to `page` (requests and finished responses)."""
-        page.on("request", lambda req: self.hosts.add(urlsplit(req.url).netloc))
+        """Listen to `page` (requests started, finished or failed)."""
+        self._page = page
+        page.on("request", self._started)
         page.on("requestfinished", self._finished)
+        page.on("requestfailed", lambda req: self.pending.discard(id(req)))
         return self
 
+    def _started(self, req) -> None:
+        self.hosts.add(urlsplit(req.url).netloc)
+        self.pending.add(id(req))
+
     def _finished(self, req) -> None:
+        self.pending.discard(id(req))
         sizes = req.sizes()
         resp = req.response()
         self.transfers.append(Transfer(req.url, resp.status if resp else 0,
                                        sizes["responseBodySize"], sizes["responseHeadersSize"]))
 
-    def take(self) -> list[Transfer]:
-        """The transfers of the page load(s) since the last call."""
+    def take(self, settle_ms: int = 3000) -> list[Transfer]:
+        """The transfers of the page load(s) since the last call, once every started request
+        has finished (their events can arrive after the page's load event)."""
+        waited = 0
+        while (self.pending or not self.transfers) and waited < settle_ms:
+            self._page.wait_for_timeout(25)  # lets the sync API deliver pending events
+            waited += 25
         done, self.transfers = self.transfers, []
         return done
 

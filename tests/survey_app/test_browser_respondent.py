@@ -112,7 +112,7 @@ def _finish(page, traffic: TrafficRecorder | None = None, overrides=None
 def _check_page(page, traffic: TrafficRecorder) -> None:
     """The page just loaded: light, local only, fits 360 px, thumb-sized targets."""
     transfers = traffic.take()
-    assert transfers, "no request recorded for this page load"
+    assert transfers, ("no request recorded for this page load", page.url)
     total = sum(t.body + t.headers for t in transfers)
     assert total < PAGE_BUDGET, (page.url, total, transfers)
     assert all(t.status < 500 for t in transfers), transfers
