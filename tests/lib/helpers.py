@@ -115,6 +115,7 @@ def make_frame(campaign, unit_code, group="citizen", n=20, *, phones=True, start
                file_sha="f" * 64, dates=None):
     """An ACTIVE import batch with `n` synthetic frame entries (bypassing the file reader)."""
     import datetime as dt
+    import hashlib
 
     from sqlalchemy import select
 
@@ -125,16 +126,18 @@ def make_frame(campaign, unit_code, group="citizen", n=20, *, phones=True, start
 
     unit = db.session.scalar(select(Unit).where(Unit.code == unit_code))
     group = RespondentGroup(group)
+    # The file digest (and so every stable key) depends only on the unit code and group,
+    # never on database ids: the same frame on SQLite and PostgreSQL.
+    digest = hashlib.sha256(f"{file_sha}|{unit_code}|{group.value}".encode()).hexdigest()
     batch = ImportBatch(campaign_id=campaign.id, unit_id=unit.id, group=group,
-                        status=BatchStatus.ACTIVE, filename="test.csv",
-                        file_sha256=f"{file_sha[:-8]}{unit.id:04d}{list(RespondentGroup).index(group):04d}",
+                        status=BatchStatus.ACTIVE, filename="test.csv", file_sha256=digest,
                         accepted=n)
     db.session.add(batch)
     db.session.flush()
     for i in range(n):
         row = start_row + i
         name = f"Người Thử {unit_code}-{i}"
-        phone = f"+8491{unit.id % 100:02d}{i:05d}" if phones else None
+        phone = f"+8491{int(digest[:4], 16) % 100:02d}{i:05d}" if phones else None
         date = dates[i] if dates else dt.date(2026, 3, 1)
         db.session.add(FrameEntry(
             batch_id=batch.id, campaign_id=campaign.id, unit_id=unit.id, group=group,

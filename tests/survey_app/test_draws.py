@@ -11,7 +11,15 @@ from sqlalchemy import func, select, update
 
 from survey_app.draws.services import draw_campaign, set_outcome
 from survey_app.extensions import db
-from survey_app.models import Assignment, AuditAction, AuditEntry, FrameEntry, Outcome, Stratum
+from survey_app.models import (
+    Assignment,
+    AuditAction,
+    AuditEntry,
+    FrameEntry,
+    Outcome,
+    Stratum,
+    Unit,
+)
 
 
 def _setup(quota=4, reserves=2, n=20):
@@ -175,3 +183,22 @@ def test_export_roles_and_draw_button(client):
     client.post("/logout", data={"csrf_token": csrf_from(index)})
     login(client, "dieutra_b", "password-123")
     assert client.get(f"/draws/{campaign.key}/units/{x1}/sample.csv").status_code == 404
+
+
+def test_sample_is_pinned_across_engines(app_ctx):
+    """The same lists and seed give this exact sample on SQLite and on PostgreSQL (CI runs the
+    suite on both): stable keys come from file digests and row numbers, never from ids."""
+    campaign = _setup()
+    draw_campaign(campaign)
+    db.session.commit()
+    rows = db.session.execute(
+        select(Stratum.group, FrameEntry.source_row, Assignment.draw_order)
+        .join(Stratum, Stratum.id == Assignment.stratum_id)
+        .join(FrameEntry, FrameEntry.id == Assignment.frame_entry_id)
+        .join(Unit, Unit.id == Assignment.unit_id)
+        .where(Unit.code == "X1").order_by(Stratum.group, Assignment.draw_order)).all()
+    picked = [(g.value, r) for g, r, _ in rows]
+    assert picked == PINNED_X1
+PINNED_X1 = [("citizen", 12), ("citizen", 13), ("citizen", 8), ("citizen", 11),
+             ("citizen", 14), ("citizen", 9), ("civil_servant", 4), ("civil_servant", 3),
+             ("civil_servant", 2)]
