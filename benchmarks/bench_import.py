@@ -338,6 +338,7 @@ def _part_e2e(part: str, path: Path) -> dict[str, float]:
     from sqlalchemy import func, select, text
 
     from questionnaires.model import RespondentGroup
+    from survey_app.draws.frame import fingerprint, stable_key
     from survey_app.extensions import db
     from survey_app.frames.services import import_path, resolve_unit
     from survey_app.models import FrameEntry, ImportIssue
@@ -371,13 +372,25 @@ def _part_e2e(part: str, path: Path) -> dict[str, float]:
                                    .where(ImportIssue.batch_id == batch.id))
         transactions = db.session.scalar(select(func.sum(FrameEntry.transactions))
                                          .where(FrameEntry.batch_id == batch.id))
+        # The writer hashes inline: recompute a sample with the reference functions.
+        sample = db.session.execute(
+            select(FrameEntry.source_row, FrameEntry.stable_key, FrameEntry.fingerprint,
+                   FrameEntry.name, FrameEntry.phone, FrameEntry.address, FrameEntry.procedure,
+                   FrameEntry.transaction_date, FrameEntry.birth_year)
+            .where(FrameEntry.batch_id == batch.id, FrameEntry.source_row % 97 == 0)).all()
+        hashes_ok = bool(sample) and all(
+            e.stable_key == stable_key(batch.file_sha256, e.source_row)
+            and e.fingerprint == fingerprint(e.name, e.phone, e.address, e.procedure,
+                                             e.transaction_date, e.birth_year)
+            for e in sample)
         rows = outcome.accepted + outcome.rejected + outcome.duplicates
         db.session.remove()
         db.engine.dispose()
     return {"rows": rows, "seconds": elapsed, "cpu": cpu, "server_cpu": server_cpu,
             "peak_mib": peak_kib / 1024, "accepted": outcome.accepted, "stored": stored,
             "issues": issues, "issues_expected": len(outcome.issues),
-            "transactions": transactions or 0, "duplicates": outcome.duplicates}
+            "transactions": transactions or 0, "duplicates": outcome.duplicates,
+            "hashes_ok": hashes_ok, "hash_sample": len(sample)}
 
 
 def run_end_to_end(csv_path: Path, xlsx_path: Path,
@@ -407,6 +420,7 @@ def run_end_to_end(csv_path: Path, xlsx_path: Path,
                 "import_issues == issues": r["issues"] == r["issues_expected"],
                 "sum(transactions) == accepted + duplicates":
                     r["transactions"] == r["accepted"] + r["duplicates"],
+                f"stable_key/fingerprint of {r['hash_sample']} rows": r["hashes_ok"],
             }
             print("    " + ", ".join(f"{k}: {'ok' if v else 'FAIL'}" for k, v in checks.items())
                   + f" ({r['stored']:,} entries, {r['issues']:,} issues)")

@@ -115,8 +115,10 @@ class FrameEntry(db.Model):
     batch_id: Mapped[int] = mapped_column(
         ForeignKey("import_batches.id", ondelete="CASCADE"), index=True
     )
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
-    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    # Copies of the batch's campaign and unit for the draw's stratum index. No foreign keys:
+    # batch_id already guarantees them, and per-row FK checks dominated bulk COPY cost.
+    campaign_id: Mapped[int]
+    unit_id: Mapped[int]
     group: Mapped[RespondentGroup] = mapped_column(enum_column(RespondentGroup))
     source_row: Mapped[int]
     # Engine-independent identity for sampling: hash of (file digest, source row), and a hash

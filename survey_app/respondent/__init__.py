@@ -6,25 +6,33 @@ Plain HTML forms, one section per page; JavaScript only hides skipped questions 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
-from sqlalchemy import delete, select
+from sqlalchemy import Row, bindparam, delete, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import SurveyError
 from ..extensions import db
-from ..models import AccessToken, Assignment, Campaign, CampaignStatus, FormDraft, ResponseSource
+from ..models import CampaignStatus, FormDraft, ResponseSource
 from ..models._types import utcnow
 from ..ratelimit import enforce
 from ..services.responses import (
+    checked_questionnaire,
     clean_answer,
+    insert_response,
     missing_required,
     network_hash,
-    questionnaire_for,
-    record_response,
     shown_answers,
 )
-from ..services.tokens import claim, find_by_short_code, find_by_token
+from ..services.tokens import (
+    claim,
+    find_by_short_code,
+    form_state_by_id,
+    form_state_by_token,
+    token_use,
+)
 
 bp = Blueprint("respondent", __name__, url_prefix="/f")
 SESSION_KEY = "form_access"
@@ -59,59 +67,96 @@ def enter_code():
 def by_code():
     """The form opened through a typed code (the token id is kept in the signed session)."""
     record_id = session.get(SESSION_KEY)
-    record = db.session.get(AccessToken, record_id) if record_id else None
-    if record is None or record.revoked:
+    state = form_state_by_id(record_id) if record_id else None
+    if state is None or state.revoked:
         return redirect(url_for("respondent.enter_code"))
-    return _form(record, url_for("respondent.by_code"))
+    return _form(state, lambda: form_state_by_id(record_id), url_for("respondent.by_code"))
 
 
 @bp.route("/<token>", methods=["GET", "POST"])
 def by_token(token: str):
     """The form opened from the QR code or link."""
-    record = find_by_token(token)
-    if record is None:
+    state = form_state_by_token(token)
+    if state is None:
         raise SurveyError("Đường dẫn phiếu không đúng hoặc đã hết hiệu lực.", status=404,
                           code="unknown_token")
-    return _form(record, request.path)
+    return _form(state, lambda: form_state_by_token(token), request.path)
 
 
-def _draft(record: AccessToken) -> FormDraft:
-    draft = db.session.scalar(select(FormDraft).where(FormDraft.token_id == record.id))
-    if draft is None:
-        draft = FormDraft(token_id=record.id, answers={}, page=0,
-                          submission_id=uuid.uuid4().hex)
-        db.session.add(draft)
-        db.session.flush()
+# The hot path works on the plain row of `form_state_by_*` and Core statements built once.
+_DRAFTS = FormDraft.__table__
+_INSERT_DRAFT = insert(_DRAFTS)
+_SAVE_DRAFT = (
+    update(_DRAFTS)
+    .where(_DRAFTS.c.token_id == bindparam("b_token_id"))
+    .values(answers=bindparam("b_answers", type_=_DRAFTS.c.answers.type),
+            page=bindparam("b_page", type_=_DRAFTS.c.page.type),
+            updated_at=bindparam("b_now", type_=_DRAFTS.c.updated_at.type))
+)
+_DELETE_DRAFT = delete(_DRAFTS).where(_DRAFTS.c.token_id == bindparam("b_token_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Campaign:
+    """What the respondent pages show of the campaign."""
+
+    name: str
+
+
+@dataclass(slots=True)
+class _Draft:
+    answers: dict
+    page: int
+    submission_id: str
+    started_at: object
+    created: bool  # inserted by this request
+
+
+def _draft(state: Row) -> _Draft:
+    if state.draft_submission_id is not None:
+        return _Draft(state.draft_answers or {}, state.draft_page, state.draft_submission_id,
+                      state.draft_started_at, False)
+    now = utcnow()
+    draft = _Draft({}, 0, uuid.uuid4().hex, now, True)
+    # A concurrent first request may insert it too: the unique token_id refuses one.
+    db.session.execute(_INSERT_DRAFT, {"token_id": state.id, "answers": {}, "page": 0,
+                                       "submission_id": draft.submission_id,
+                                       "started_at": now, "updated_at": now})
     return draft
 
 
-def _form(record: AccessToken, action_url: str):
+def _form(state: Row, reload: Callable[[], Row | None], action_url: str):
     """Show or advance the form; a race lost to a concurrent request is resolved once."""
     try:
-        return _form_once(record, action_url)
+        return _form_once(state, action_url)
     except IntegrityError:
         # Two requests created the draft (or a response) at the same moment: the database
         # kept one; start again from what it holds.
         db.session.rollback()
-        db.session.refresh(record)
-        return _form_once(record, action_url)
+        state = reload()
+        if state is None:
+            raise SurveyError("Đường dẫn phiếu không đúng hoặc đã hết hiệu lực.", status=404,
+                              code="unknown_token") from None
+        return _form_once(state, action_url)
 
 
-def _form_once(record: AccessToken, action_url: str):
-    campaign = db.session.get(Campaign, record.campaign_id)
-    if campaign.status is CampaignStatus.CLOSED:
+def _form_once(state: Row, action_url: str):
+    # Status and questionnaire come live from the same row as the token (one round trip).
+    if state.campaign_status is CampaignStatus.CLOSED:
         raise FormGone("Đợt khảo sát này đã kết thúc, phiếu không còn nhận trả lời.")
-    questionnaire, cg = questionnaire_for(record.campaign_id, record.group)
+    campaign = _Campaign(state.campaign_name)
+    questionnaire = checked_questionnaire(state.questionnaire_ref, state.questionnaire_digest)
     sections = questionnaire.sections
-    if record.used_at is not None:
-        return _already_used(record, campaign)
-    draft = _draft(record)
-    if request.method == "POST":
-        # Read the token again after the draft: a concurrent submission that deleted the
-        # draft has committed by now, and must win over this request.
-        db.session.refresh(record)
-        if record.used_at is not None:
-            return _already_used(record, campaign)
+    if state.used_at is not None:
+        return _already_used(state.submission_id, campaign)
+    draft = _draft(state)
+    if request.method == "POST" and draft.created:
+        # The token and an existing draft were read in one statement (one snapshot); a draft
+        # created just now may follow a concurrent submission that deleted the old one and
+        # has committed by now: read the token again, that submission must win.
+        used_at, used_sid = token_use(state.id)
+        if used_at is not None:
+            return _already_used(used_sid, campaign)
 
     answers = dict(draft.answers)
     errors: dict[str, str] = {}
@@ -146,11 +191,16 @@ def _form_once(record: AccessToken, action_url: str):
                     page = first
                     errors = {qid: "Câu này bắt buộc trả lời." for qid in missing}
                 else:
-                    return _submit(record, draft, campaign, questionnaire, cg, answers)
+                    return _submit(state, draft, campaign, questionnaire, answers)
         # Saved only now: a submission must not touch a draft another request may delete.
-        draft.answers = answers
-        draft.updated_at = utcnow()
-        draft.page = page
+        saved = db.session.execute(_SAVE_DRAFT, {"b_token_id": state.id, "b_answers": answers,
+                                                 "b_page": page, "b_now": utcnow()})
+        if saved.rowcount == 0:
+            # A concurrent submission deleted the draft (it waited for that commit).
+            db.session.rollback()
+            used_at, used_sid = token_use(state.id)
+            if used_at is not None:
+                return _already_used(used_sid, campaign)
         if not errors and action != "save":
             db.session.commit()
             return redirect(action_url)  # post/redirect/get keeps the back button sane
@@ -161,43 +211,43 @@ def _form_once(record: AccessToken, action_url: str):
         shown=shown_answers(questionnaire, answers), errors=errors, action_url=action_url,
         submission_id=draft.submission_id, saved=request.method == "POST" and not errors,
     )
-    # Committed after rendering: the page reads loaded rows instead of reloading the rows a
-    # commit expires (the response is still only sent once the commit succeeded).
     db.session.commit()
     return html, status
 
 
-def _already_used(record: AccessToken, campaign: Campaign):
+def _already_used(used_sid: str | None, campaign: _Campaign):
     """A retried POST of the same submission gets the same confirmation; anything else the
     "already sent" page (409 for a POST)."""
     sid = request.form.get("submission_id") if request.method == "POST" else None
-    if sid and sid == record.submission_id:
+    if sid and sid == used_sid:
         return render_template("respondent/done.html", campaign=campaign,
                                receipt=sid[:8].upper())
     return render_template("respondent/used.html", campaign=campaign), (
         409 if request.method == "POST" else 200)
 
 
-def _submit(record, draft, campaign, questionnaire, cg, answers):
+def _submit(state: Row, draft: _Draft, campaign: _Campaign, questionnaire, answers: dict):
     sid = request.form.get("submission_id") or draft.submission_id
-    if not claim(record.id, sid):
+    if not claim(state.id, sid):
         db.session.rollback()
-        db.session.refresh(record)
-        if record.submission_id == sid:
+        _, used_sid = token_use(state.id)
+        if used_sid == sid:
             return render_template("respondent/done.html", campaign=campaign,
                                    receipt=sid[:8].upper())
         return render_template("respondent/used.html", campaign=campaign), 409
-    assignment = (db.session.get(Assignment, record.assignment_id)
-                  if record.assignment_id else None)
-    record_response(
-        record, assignment, campaign_id=record.campaign_id, unit_id=record.unit_id,
-        group=record.group, questionnaire=questionnaire, answers=answers, submission_id=sid,
-        source=ResponseSource.WEB, mode=assignment.mode if assignment else cg.mode,
+    has_assignment = state.assignment_mode is not None
+    insert_response(
+        campaign_id=state.campaign_id, unit_id=state.unit_id, group=state.group,
+        questionnaire=questionnaire, answers=answers, submission_id=sid,
+        source=ResponseSource.WEB,
+        mode=state.assignment_mode if has_assignment else state.group_mode,
+        weight=state.assignment_weight if has_assignment else 1.0,
+        assignment_id=state.assignment_id if has_assignment else None,
         started_at=draft.started_at,
         net=network_hash(request.remote_addr, current_app.config["SECRET_KEY"]),
     )
-    db.session.execute(delete(FormDraft).where(FormDraft.token_id == record.id))
+    db.session.execute(_DELETE_DRAFT, {"b_token_id": state.id})
     done = render_template("respondent/done.html", campaign=campaign, receipt=sid[:8].upper())
-    db.session.commit()  # after rendering: no reload of the expired campaign row
+    db.session.commit()
     session.pop(SESSION_KEY, None)
     return done

@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import unicodedata
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 
 from questionnaires.catalog import get_questionnaire
 from questionnaires.model import Question, QuestionKind, Questionnaire, RespondentGroup
@@ -33,12 +33,20 @@ def questionnaire_for(campaign_id: int, group: RespondentGroup) -> tuple[Questio
                                                        CampaignGroup.group == group))
     if cg is None:
         raise SurveyError("Nhóm đối tượng không thuộc chiến dịch này.", status=404)
-    questionnaire = get_questionnaire(cg.questionnaire_ref)
-    if questionnaire.digest != cg.questionnaire_digest:
+    return checked_questionnaire(cg.questionnaire_ref, cg.questionnaire_digest), cg
+
+
+def checked_questionnaire(ref: str | None, digest: str | None) -> Questionnaire:
+    """The catalog questionnaire `ref`, checked against the digest a campaign recorded
+    (`ref` None: the group is not part of the campaign, 404)."""
+    if ref is None:
+        raise SurveyError("Nhóm đối tượng không thuộc chiến dịch này.", status=404)
+    questionnaire = get_questionnaire(ref)
+    if questionnaire.digest != digest:
         # A version in use must never change under a running campaign.
         raise SurveyError("Phiên bản bảng hỏi đã bị thay đổi sau khi chiến dịch sử dụng; "
                           "liên hệ quản trị viên.", status=500, code="questionnaire_changed")
-    return questionnaire, cg
+    return questionnaire
 
 
 class AnswerError(SurveyError):
@@ -113,12 +121,31 @@ def network_hash(address: str | None, secret: str) -> str:
     return hashlib.sha256(f"{secret}|{prefix}".encode()).hexdigest()[:16]
 
 
-def record_response(token: AccessToken | None, assignment: Assignment | None, *,
-                    campaign_id: int, unit_id: int, group: RespondentGroup,
+# Plain Core statements, built once: a submission is one INSERT … RETURNING, one executemany
+# of the answers (pipelined by psycopg 3, the same statement every time), one link INSERT
+# and one assignment UPDATE, with no ORM objects to build, flush or track.
+_RESPONSES = Response.__table__
+_ASSIGNMENTS = Assignment.__table__
+_INSERT_RESPONSE = insert(_RESPONSES).returning(_RESPONSES.c.id)
+_INSERT_ANSWERS = insert(Answer.__table__)
+_INSERT_LINK = insert(ResponseLink.__table__)
+_UPDATE_OUTCOME = (
+    update(_ASSIGNMENTS)
+    .where(_ASSIGNMENTS.c.id == bindparam("b_assignment_id"))
+    .values(outcome=bindparam("b_outcome", type_=_ASSIGNMENTS.c.outcome.type),
+            updated_at=bindparam("b_now", type_=_ASSIGNMENTS.c.updated_at.type))
+)
+
+
+def insert_response(*, campaign_id: int, unit_id: int, group: RespondentGroup,
                     questionnaire: Questionnaire, answers: dict, submission_id: str,
-                    source: ResponseSource, mode, started_at: dt.datetime | None = None,
-                    net: str = "", complete: bool = True) -> Response:
-    """Store a response with its answers and link; the caller has claimed the token."""
+                    source: ResponseSource, mode, weight: float = 1.0,
+                    assignment_id: int | None = None, started_at: dt.datetime | None = None,
+                    net: str = "", complete: bool = True,
+                    update_assignment: bool = True) -> int:
+    """Store a response with its shown answers (and, with an assignment, its link and
+    outcome) through Core statements; returns the response id. The caller has claimed the
+    token. `update_assignment=False` leaves the outcome to a caller holding the ORM row."""
     kept = shown_answers(questionnaire, answers)
     now = utcnow()
     duration = None
@@ -126,21 +153,49 @@ def record_response(token: AccessToken | None, assignment: Assignment | None, *,
         if started_at.tzinfo is None:
             started_at = started_at.replace(tzinfo=dt.UTC)
         duration = max(0.0, (now - started_at).total_seconds())
-    response = Response(
-        campaign_id=campaign_id, unit_id=unit_id, group=group,
-        questionnaire_ref=questionnaire.ref, mode=mode, source=source,
-        submission_id=submission_id, weight=assignment.weight if assignment else 1.0,
-        complete=complete, started_at=started_at, submitted_at=now, duration_seconds=duration,
-        network_hash=net or None, flags=[],
+    response_id = db.session.execute(_INSERT_RESPONSE, {
+        "campaign_id": campaign_id, "unit_id": unit_id, "group": group,
+        "questionnaire_ref": questionnaire.ref, "mode": mode, "source": source,
+        "submission_id": submission_id, "weight": weight, "complete": complete,
+        "started_at": started_at, "submitted_at": now, "duration_seconds": duration,
+        "network_hash": net or None, "flags": [],
+    }).scalar_one()
+    if kept:
+        db.session.execute(_INSERT_ANSWERS, [
+            {"response_id": response_id, "question_id": qid,
+             "value": ",".join(value) if isinstance(value, list) else str(value)}
+            for qid, value in kept.items()
+        ])
+    if assignment_id is not None:
+        db.session.execute(_INSERT_LINK, {"assignment_id": assignment_id,
+                                          "response_id": response_id})
+        if update_assignment:
+            db.session.execute(_UPDATE_OUTCOME, {
+                "b_assignment_id": assignment_id, "b_now": now,
+                "b_outcome": Outcome.COMPLETED if complete else Outcome.PARTIAL})
+    return response_id
+
+
+def record_response(token: AccessToken | None, assignment: Assignment | None, *,
+                    campaign_id: int, unit_id: int, group: RespondentGroup,
+                    questionnaire: Questionnaire, answers: dict, submission_id: str,
+                    source: ResponseSource, mode, started_at: dt.datetime | None = None,
+                    net: str = "", complete: bool = True) -> Response:
+    """Store a response with its answers and link; the caller has claimed the token.
+
+    Returns the stored response as an ORM object (loaded after the Core inserts of
+    `insert_response`); the ORM assignment's outcome is set on the object itself so the
+    caller's session never holds a stale copy."""
+    db.session.flush()  # Core statements do not autoflush: pending rows they refer to first
+    response_id = insert_response(
+        campaign_id=campaign_id, unit_id=unit_id, group=group, questionnaire=questionnaire,
+        answers=answers, submission_id=submission_id, source=source, mode=mode,
+        weight=assignment.weight if assignment else 1.0,
+        assignment_id=assignment.id if assignment is not None else None,
+        started_at=started_at, net=net, complete=complete, update_assignment=False,
     )
-    for qid, value in kept.items():
-        text = ",".join(value) if isinstance(value, list) else str(value)
-        response.answers.append(Answer(question_id=qid, value=text))
-    db.session.add(response)
-    db.session.flush()
     if assignment is not None:
-        db.session.add(ResponseLink(assignment_id=assignment.id, response_id=response.id))
         assignment.outcome = Outcome.COMPLETED if complete else Outcome.PARTIAL
-        assignment.updated_at = now
+        assignment.updated_at = utcnow()
     db.session.flush()
-    return response
+    return db.session.get(Response, response_id)

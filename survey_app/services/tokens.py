@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import Row, and_, bindparam, select, update
 
 from printing.codes import (
     MAX_VALUE,
@@ -18,7 +18,7 @@ from printing.codes import (
 )
 
 from ..extensions import db
-from ..models import AccessToken, Assignment
+from ..models import AccessToken, Assignment, Campaign, CampaignGroup, FormDraft
 from ..models._types import utcnow
 
 
@@ -102,11 +102,76 @@ def claim(record_id: int, submission_id: str) -> bool:
     finds `used_at` set; on SQLite writers are serialised. The unique constraints on
     responses and response links are the second line of defence.
     """
-    result = db.session.execute(
-        update(AccessToken)
-        .where(AccessToken.id == record_id, AccessToken.used_at.is_(None),
-               AccessToken.revoked.is_(False))
-        .values(used_at=utcnow(), submission_id=submission_id)
-        .execution_options(synchronize_session=False)
-    )
+    db.session.flush()  # a plain Core statement does not autoflush pending ORM changes
+    result = db.session.execute(_CLAIM, {"token_id": record_id, "now": utcnow(),
+                                         "sid": submission_id})
     return result.rowcount == 1
+
+
+# --------------------------------------------------------------------------- mobile form
+# The respondent's form reads everything it needs in one round trip of plain Core rows (no
+# ORM identity map): the token, the campaign's live status and name, the questionnaire the
+# campaign uses for the group, the assignment's mode and weight, and the saved draft. One
+# statement also sees one snapshot, so the token and its draft are always consistent.
+_TOKENS = AccessToken.__table__
+_CAMPAIGNS = Campaign.__table__
+_GROUPS = CampaignGroup.__table__
+_ASSIGNMENTS = Assignment.__table__
+_DRAFTS = FormDraft.__table__
+_FORM_STATE = (
+    select(
+        _TOKENS.c.id, _TOKENS.c.assignment_id, _TOKENS.c.campaign_id, _TOKENS.c.unit_id,
+        _TOKENS.c.group, _TOKENS.c.revoked, _TOKENS.c.used_at, _TOKENS.c.submission_id,
+        _CAMPAIGNS.c.name.label("campaign_name"),
+        _CAMPAIGNS.c.status.label("campaign_status"),
+        _GROUPS.c.questionnaire_ref, _GROUPS.c.questionnaire_digest,
+        _GROUPS.c.mode.label("group_mode"),
+        _ASSIGNMENTS.c.mode.label("assignment_mode"),
+        _ASSIGNMENTS.c.weight.label("assignment_weight"),
+        _DRAFTS.c.answers.label("draft_answers"), _DRAFTS.c.page.label("draft_page"),
+        _DRAFTS.c.submission_id.label("draft_submission_id"),
+        _DRAFTS.c.started_at.label("draft_started_at"),
+    )
+    .select_from(_TOKENS)
+    .join(_CAMPAIGNS, _CAMPAIGNS.c.id == _TOKENS.c.campaign_id)
+    .outerjoin(_GROUPS, and_(_GROUPS.c.campaign_id == _TOKENS.c.campaign_id,
+                             _GROUPS.c.group == _TOKENS.c.group))
+    .outerjoin(_ASSIGNMENTS, _ASSIGNMENTS.c.id == _TOKENS.c.assignment_id)
+    .outerjoin(_DRAFTS, _DRAFTS.c.token_id == _TOKENS.c.id)
+)
+_BY_HASH = _FORM_STATE.where(_TOKENS.c.token_hash == bindparam("digest"))
+_BY_ID = _FORM_STATE.where(_TOKENS.c.id == bindparam("token_id"))
+_CLAIM = (
+    update(_TOKENS)
+    .where(_TOKENS.c.id == bindparam("token_id"), _TOKENS.c.used_at.is_(None),
+           _TOKENS.c.revoked.is_(False))
+    .values(used_at=bindparam("now", type_=_TOKENS.c.used_at.type),
+            submission_id=bindparam("sid", type_=_TOKENS.c.submission_id.type))
+)
+_USE = select(_TOKENS.c.used_at, _TOKENS.c.submission_id).where(
+    _TOKENS.c.id == bindparam("token_id"))
+
+
+def form_state_by_token(token: str) -> Row | None:
+    """Everything the mobile form needs for a clear token, as one row (None when unknown or
+    revoked). Columns: the token's (`id`, `assignment_id`, `campaign_id`, `unit_id`, `group`,
+    `revoked`, `used_at`, `submission_id`), `campaign_name`, `campaign_status`,
+    `questionnaire_ref`, `questionnaire_digest`, `group_mode` (None without a campaign
+    group), `assignment_mode`, `assignment_weight` (None without an assignment),
+    `draft_answers`, `draft_page`, `draft_submission_id`, `draft_started_at` (None without
+    a draft)."""
+    if not token or len(token) > 64:
+        return None
+    row = db.session.execute(_BY_HASH, {"digest": hash_secret(token)}).first()
+    return row if row is not None and not row.revoked else None
+
+
+def form_state_by_id(token_id: int) -> Row | None:
+    """The same row as `form_state_by_token` for a token id (revoked tokens included)."""
+    return db.session.execute(_BY_ID, {"token_id": token_id}).first()
+
+
+def token_use(token_id: int) -> tuple[object, str | None]:
+    """(`used_at`, `submission_id`) of a token, read now."""
+    row = db.session.execute(_USE, {"token_id": token_id}).one()
+    return row.used_at, row.submission_id

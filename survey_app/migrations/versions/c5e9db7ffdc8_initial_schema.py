@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: fd80fd715403
+Revision ID: c5e9db7ffdc8
 Revises: 
-Create Date: 2026-11-23 11:10:56.332278
+Create Date: 2026-11-23 12:22:34.155461
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = 'fd80fd715403'
+revision = 'c5e9db7ffdc8'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -282,8 +282,6 @@ def upgrade():
     sa.Column('transactions', sa.Integer(), nullable=False),
     sa.Column('extra', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
     sa.ForeignKeyConstraint(['batch_id'], ['import_batches.id'], name=op.f('fk_frame_entries_batch_id_import_batches'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_frame_entries_campaign_id_campaigns'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['unit_id'], ['units.id'], name=op.f('fk_frame_entries_unit_id_units')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_frame_entries'))
     )
     with op.batch_alter_table('frame_entries', schema=None) as batch_op:
