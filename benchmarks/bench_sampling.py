@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import cProfile
 import datetime as dt
+import os
 import pstats
 import tempfile
 import time
@@ -442,8 +443,10 @@ def bench_end_to_end(
                 timed = sum(v for k, v in timings.items() if k not in ("commit", "total"))
                 timings["other (draw record, audit, flush)"] = t1 - t0 - timed
                 summary = record.summary
+                # The figures depend on the machine's load (PostgreSQL shares the CPUs).
                 print(f"{run}: {summary['assignments']:,} assignments from "
-                      f"{summary['frame_rows']:,} frame rows")
+                      f"{summary['frame_rows']:,} frame rows (load average "
+                      f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
                 labels = dict(E2E_PHASES)
                 for key, seconds in timings.items():
                     label = labels.get(key, key)

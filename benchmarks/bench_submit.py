@@ -11,7 +11,8 @@ Steps:
 2. inside an app context, create a campaign through the services, N assignments each with a
    token (`issue_for_assignment`) and a draft holding the answers of every page but the last;
 3. start `gunicorn -k gthread` on 127.0.0.1 (production settings, empty queue URL);
-4. drive --clients threads until every token is submitted or --max-seconds passes;
+4. drive --clients threads until every token is submitted or --max-seconds passes (with
+   --post-only: first a GET phase opening every form, then only the POSTs are timed);
 5. report submissions/s, POST latency p50/p95/p99 (and GET), then count in the database:
    exactly one response per accepted submission (0 lost, 0 duplicated).
 
@@ -19,6 +20,7 @@ Usage:
     python benchmarks/bench_submit.py                     # 3000 tokens, 50 clients, -w 2 -t 25
     python benchmarks/bench_submit.py --tokens 6000 --workers 4 --threads 4 --keep
     python benchmarks/bench_submit.py --profile            # cProfile one worker's requests
+    python benchmarks/bench_submit.py --post-only          # GET all forms first, time POSTs
 """
 
 from __future__ import annotations
@@ -216,46 +218,88 @@ def _cookie(headers) -> str:
     return ""
 
 
+def _open_form(conn: http.client.HTTPConnection, token: str, fields: dict[str, str],
+               stats: ClientStats) -> tuple[str, bytes, dict[str, str]] | None:
+    """GET the form; returns (submission id, POST body, headers) or None on failure."""
+    t0 = time.perf_counter()
+    conn.request("GET", f"/f/{token}")
+    resp = conn.getresponse()
+    html = resp.read().decode()
+    stats.get_ms.append((time.perf_counter() - t0) * 1000)
+    if resp.status != 200 or "Gửi phiếu" not in html:
+        stats.failures.append(f"GET {resp.status}")
+        return None
+    sid = SID_RE.search(html).group(1)
+    body = urlencode({"csrf_token": CSRF_RE.search(html).group(1),
+                      "page": PAGE_RE.search(html).group(1), "submission_id": sid,
+                      "action": "submit", **fields})
+    headers = {"Content-Type": "application/x-www-form-urlencoded",
+               "Cookie": _cookie(resp.getheaders())}
+    return sid, body.encode(), headers
+
+
+def _submit(conn: http.client.HTTPConnection, token: str, sid: str, body: bytes,
+            headers: dict[str, str], stats: ClientStats) -> None:
+    t0 = time.perf_counter()
+    conn.request("POST", f"/f/{token}", body=body, headers=headers)
+    resp = conn.getresponse()
+    done = resp.read().decode()
+    stats.post_ms.append((time.perf_counter() - t0) * 1000)
+    if resp.status == 200 and "Cảm ơn" in done:
+        stats.accepted.append(sid)
+    else:
+        stats.failures.append(f"POST {resp.status}")
+
+
 def run_client(port: int, work: queue.Queue, fields: dict[str, str], stop_at: float,
-               stats: ClientStats, start: threading.Barrier) -> None:
-    """Submit tokens from `work` until it is empty or time is up (keep-alive connection)."""
+               stats: ClientStats, start: threading.Barrier, phase: str = "both",
+               opened: queue.Queue | None = None) -> None:
+    """Work through `work` until it is empty or time is up (keep-alive connection).
+
+    phase "both": GET then POST each token; "get": only GET, putting what the POST needs
+    on `opened`; "post": POST the prepared forms taken from `work`."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     start.wait()
     while time.perf_counter() < stop_at:
         try:
-            token = work.get_nowait()
+            item = work.get_nowait()
         except queue.Empty:
             break
-        path = f"/f/{token}"
         try:
-            t0 = time.perf_counter()
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            html = resp.read().decode()
-            stats.get_ms.append((time.perf_counter() - t0) * 1000)
-            if resp.status != 200 or "Gửi phiếu" not in html:
-                stats.failures.append(f"GET {resp.status}")
+            if phase == "post":
+                _submit(conn, *item, stats)
                 continue
-            sid = SID_RE.search(html).group(1)
-            body = urlencode({"csrf_token": CSRF_RE.search(html).group(1),
-                              "page": PAGE_RE.search(html).group(1), "submission_id": sid,
-                              "action": "submit", **fields})
-            headers = {"Content-Type": "application/x-www-form-urlencoded",
-                       "Cookie": _cookie(resp.getheaders())}
-            t0 = time.perf_counter()
-            conn.request("POST", path, body=body.encode(), headers=headers)
-            resp = conn.getresponse()
-            done = resp.read().decode()
-            stats.post_ms.append((time.perf_counter() - t0) * 1000)
-            if resp.status == 200 and "Cảm ơn" in done:
-                stats.accepted.append(sid)
+            form = _open_form(conn, item, fields, stats)
+            if form is None:
+                continue
+            if phase == "get":
+                opened.put((item, *form))
             else:
-                stats.failures.append(f"POST {resp.status}")
+                _submit(conn, item, *form, stats)
         except (OSError, http.client.HTTPException) as exc:
             stats.failures.append(type(exc).__name__)
             conn.close()
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.close()
+
+
+def drive(port: int, work: queue.Queue, fields: dict[str, str], clients: int,
+          max_seconds: float, phase: str, opened: queue.Queue | None = None,
+          ) -> tuple[list[ClientStats], float]:
+    """Run `clients` threads on `work`; returns their stats and the elapsed seconds."""
+    stats = [ClientStats() for _ in range(clients)]
+    barrier = threading.Barrier(clients + 1)
+    stop_at = time.perf_counter() + max_seconds + 5
+    threads = [threading.Thread(target=run_client,
+                                args=(port, work, fields, stop_at, s, barrier, phase, opened))
+               for s in stats]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for t in threads:
+        t.join()
+    return stats, time.perf_counter() - started
 
 
 def _wait_ready(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
@@ -332,6 +376,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-seconds", type=float, default=60.0)
     ap.add_argument("--seed", type=int, default=20260101)
     ap.add_argument("--keep", action="store_true", help="keep the scratch database")
+    ap.add_argument("--post-only", action="store_true",
+                    help="open every form first (GET phase), then time only the POSTs")
     ap.add_argument("--profile", action="store_true",
                     help="cProfile every worker's requests; prints the top functions")
     ap.add_argument("--json", action="store_true", help="print the figures as JSON too")
@@ -356,19 +402,22 @@ def main(argv: list[str] | None = None) -> int:
         work: queue.Queue = queue.Queue()
         for token in tokens:
             work.put(token)
-        stats = [ClientStats() for _ in range(args.clients)]
-        barrier = threading.Barrier(args.clients + 1)
-        stop_at = time.perf_counter() + args.max_seconds + 5
-        threads = [threading.Thread(target=run_client,
-                                    args=(port, work, fields, stop_at, s, barrier))
-                   for s in stats]
-        for t in threads:
-            t.start()
-        barrier.wait()
-        started = time.perf_counter()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - started
+        if args.post_only:
+            # The respondent opened the form earlier: GET every token first (not timed in
+            # the throughput), then time the concurrent submissions alone.
+            opened: queue.Queue = queue.Queue()
+            get_stats, get_elapsed = drive(port, work, fields, args.clients, args.max_seconds,
+                                           "get", opened)
+            stats, elapsed = drive(port, opened, fields, args.clients, args.max_seconds,
+                                   "post")
+            for s, g in zip(stats, get_stats, strict=True):
+                s.get_ms, s.failures = g.get_ms, g.failures + s.failures
+            n_get = sum(len(g.get_ms) for g in get_stats)
+            print(f"GET phase: opened {n_get} forms in {get_elapsed:.2f} s "
+                  f"({n_get / get_elapsed:.1f} GET/s; not in the timed figures below)")
+        else:
+            stats, elapsed = drive(port, work, fields, args.clients, args.max_seconds,
+                                   "both")
     finally:
         if proc is not None:
             proc.terminate()
@@ -385,10 +434,12 @@ def main(argv: list[str] | None = None) -> int:
     stored = count_stored(db_url)
     figures = {
         "tokens": len(tokens), "clients": args.clients, "workers": args.workers,
-        "threads": args.threads, "seconds": round(elapsed, 2), "accepted": len(accepted),
+        "threads": args.threads, "timed": "post" if args.post_only else "get+post",
+        "seconds": round(elapsed, 2), "accepted": len(accepted),
         "failures": len(failures),
         "submissions_per_s": round(len(accepted) / elapsed, 1),
-        "requests_per_s": round((len(post_ms) + len(get_ms)) / elapsed, 1),
+        "requests_per_s": round(
+            (len(post_ms) + (0 if args.post_only else len(get_ms))) / elapsed, 1),
         "post_ms": {f"p{q}": round(percentile(post_ms, q), 1) for q in (50, 95, 99)},
         "get_ms": {f"p{q}": round(percentile(get_ms, q), 1) for q in (50, 95, 99)},
         "stored": stored,
@@ -398,7 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     sound = (lost == 0 and duplicated == 0 and len(set(accepted)) == len(accepted)
              and stored["links"] == stored["responses"] == stored["used_tokens"])
     print(f"{len(accepted)} submissions accepted in {elapsed:.2f} s by {args.clients} clients "
-          f"(gunicorn -w {args.workers} -k gthread --threads {args.threads})")
+          f"(timed: {figures['timed']}; gunicorn -w {args.workers} -k gthread "
+          f"--threads {args.threads})")
     print(f"  submissions/s: {figures['submissions_per_s']}  (HTTP requests/s: "
           f"{figures['requests_per_s']})")
     print("  POST submit latency ms: p50 {p50} · p95 {p95} · p99 {p99}".format(

@@ -6,7 +6,18 @@ import datetime as dt
 import hashlib
 import unicodedata
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from questionnaires.catalog import get_questionnaire
 from questionnaires.model import Question, QuestionKind, Questionnaire, RespondentGroup
@@ -137,6 +148,48 @@ _UPDATE_OUTCOME = (
 )
 
 
+def _pg_store_statement():
+    """PostgreSQL: the whole response in one statement and one round trip (data-modifying
+    CTEs; the answers as two arrays through unnest). Every column of `responses` but the id
+    is bound (typed by its column: enums, JSON), so a new column cannot be silently missed."""
+    cols = [c for c in _RESPONSES.c if c.key != "id"]
+    names = ", ".join(f'"{c.name}"' for c in cols)
+    values = ", ".join(f":r_{c.key}" for c in cols)
+    sql = f"""
+WITH new_response AS (
+    INSERT INTO responses ({names}) VALUES ({values}) RETURNING id
+), new_answers AS (
+    INSERT INTO answers (response_id, question_id, value)
+    SELECT new_response.id, a.question_id, a.value
+    FROM new_response,
+         unnest(CAST(:a_questions AS VARCHAR[]), CAST(:a_values AS TEXT[]))
+             AS a(question_id, value)
+), new_link AS (
+    INSERT INTO response_links (assignment_id, response_id)
+    SELECT :l_assignment_id, new_response.id FROM new_response
+    WHERE CAST(:l_assignment_id AS INTEGER) IS NOT NULL
+), outcome AS (
+    UPDATE assignments SET outcome = :o_outcome, updated_at = :o_now
+    WHERE id = :l_assignment_id AND CAST(:o_update AS BOOLEAN)
+)
+SELECT id FROM new_response"""
+    return text(sql).bindparams(
+        *(bindparam(f"r_{c.key}", type_=c.type) for c in cols),
+        bindparam("a_questions", type_=ARRAY(String)), bindparam("a_values", type_=ARRAY(Text)),
+        bindparam("l_assignment_id", type_=Integer()),
+        bindparam("o_outcome", type_=_ASSIGNMENTS.c.outcome.type),
+        bindparam("o_now", type_=_ASSIGNMENTS.c.updated_at.type),
+        bindparam("o_update", type_=Boolean()),
+    ).columns(id=Integer())
+
+
+_PG_STORE = _pg_store_statement()
+_RESPONSE_DEFAULTS = {  # scalar Python-side defaults, applied by hand for the text statement
+    c.key: c.default.arg for c in _RESPONSES.c
+    if c.default is not None and c.default.is_scalar
+}
+
+
 def insert_response(*, campaign_id: int, unit_id: int, group: RespondentGroup,
                     questionnaire: Questionnaire, answers: dict, submission_id: str,
                     source: ResponseSource, mode, weight: float = 1.0,
@@ -153,26 +206,34 @@ def insert_response(*, campaign_id: int, unit_id: int, group: RespondentGroup,
         if started_at.tzinfo is None:
             started_at = started_at.replace(tzinfo=dt.UTC)
         duration = max(0.0, (now - started_at).total_seconds())
-    response_id = db.session.execute(_INSERT_RESPONSE, {
+    row = {
         "campaign_id": campaign_id, "unit_id": unit_id, "group": group,
         "questionnaire_ref": questionnaire.ref, "mode": mode, "source": source,
         "submission_id": submission_id, "weight": weight, "complete": complete,
         "started_at": started_at, "submitted_at": now, "duration_seconds": duration,
         "network_hash": net or None, "flags": [],
-    }).scalar_one()
-    if kept:
+    }
+    stored = [(qid, ",".join(value) if isinstance(value, list) else str(value))
+              for qid, value in kept.items()]
+    outcome = Outcome.COMPLETED if complete else Outcome.PARTIAL
+    if db.session.get_bind().dialect.name == "postgresql":
+        params = {f"r_{k}": v for k, v in (_RESPONSE_DEFAULTS | row).items()}
+        params.update(a_questions=[q for q, _ in stored], a_values=[v for _, v in stored],
+                      l_assignment_id=assignment_id, o_outcome=outcome, o_now=now,
+                      o_update=assignment_id is not None and update_assignment)
+        return db.session.execute(_PG_STORE, params).scalar_one()
+    response_id = db.session.execute(_INSERT_RESPONSE, row).scalar_one()
+    if stored:
         db.session.execute(_INSERT_ANSWERS, [
-            {"response_id": response_id, "question_id": qid,
-             "value": ",".join(value) if isinstance(value, list) else str(value)}
-            for qid, value in kept.items()
+            {"response_id": response_id, "question_id": qid, "value": value}
+            for qid, value in stored
         ])
     if assignment_id is not None:
         db.session.execute(_INSERT_LINK, {"assignment_id": assignment_id,
                                           "response_id": response_id})
         if update_assignment:
             db.session.execute(_UPDATE_OUTCOME, {
-                "b_assignment_id": assignment_id, "b_now": now,
-                "b_outcome": Outcome.COMPLETED if complete else Outcome.PARTIAL})
+                "b_assignment_id": assignment_id, "b_now": now, "b_outcome": outcome})
     return response_id
 
 
