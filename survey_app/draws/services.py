@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 
 import numpy as np
 from sqlalchemy import bindparam, delete, func, select, text, update
@@ -60,24 +59,6 @@ class DrawRefused(SurveyError):
 
     status = 409
     code = "draw_refused"
-
-
-@dataclass
-class StratumFigures:
-    """What the campaign page and `--json` show per stratum."""
-
-    key: str
-    unit: str
-    group: str
-    frame: int
-    eligible: int
-    quota: int
-    drawn: int
-    reserves: int
-    reserves_used: int
-    shortfall: int
-    digest: str
-    excluded: dict[str, int] = field(default_factory=dict)
 
 
 def _rules(campaign: Campaign, cg: CampaignGroup, excluded_phones: np.ndarray
@@ -440,8 +421,3 @@ def set_outcome(assignment: Assignment, outcome: Outcome, user: User | None = No
     if outcome.releases_reserve and not previous.releases_reserve:
         return activate_next_reserve(assignment, user)
     return None
-
-
-def reference_date() -> dt.date:
-    """Today (kept separate so tests can reason about it)."""
-    return dt.date.today()
