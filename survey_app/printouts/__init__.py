@@ -77,9 +77,11 @@ def start(key: str):
     if kind is PrintKind.ANONYMOUS and not count:
         flash("Nhập số phiếu không ghi tên cần in.", "error")
         return redirect(url_for("printouts.index", key=campaign.key))
+    enumerator_id = current_user.id if current_user.role is Role.ENUMERATOR else None
     job = create_job(JobKind.PRINT_BATCH,
                      jobs.print_params(kind, unit_id=unit.id, group=group,
-                                       count=count if kind is PrintKind.ANONYMOUS else 0),
+                                       count=count if kind is PrintKind.ANONYMOUS else 0,
+                                       enumerator_id=enumerator_id),
                      campaign_id=campaign.id, user_id=current_user.id)
     db.session.commit()
     start_job(job)
@@ -89,7 +91,8 @@ def start(key: str):
 @bp.route("/<key>/jobs/<int:job_id>/file")
 @roles_required(*PRINT_ROLES)
 def download(key: str, job_id: int):
-    """The file of a finished print job (enumerators: only for their units)."""
+    """The file of a finished print job (enumerators: only their own jobs, for their units,
+    as on the job page: another enumerator's file may hold forms handed to that person)."""
     campaign = visible_campaign(key)
     job = db.session.get(BackgroundJob, job_id)
     if (job is None or job.kind is not JobKind.PRINT_BATCH or job.campaign_id != campaign.id
@@ -97,7 +100,8 @@ def download(key: str, job_id: int):
         raise NotFound("Không tìm thấy tệp in.")
     unit_id = job.params.get("unit_id")
     if current_user.role is not Role.ADMIN:
-        if unit_id is None:  # a whole-campaign batch is for administrators
+        if unit_id is None or job.created_by_id != current_user.id:
+            # whole-campaign batches are for administrators, others' files for their owners
             raise NotFound("Không tìm thấy tệp in.")
         check_unit(current_user, unit_id)
     path = jobs.output_path(job)

@@ -43,10 +43,11 @@ def remove_old_prints(days: int, *, now: float | None = None) -> int:
 
 
 def print_params(kind: PrintKind, *, unit_id: int | None, group: RespondentGroup | None,
-                 count: int = 0) -> dict:
-    """The JSON parameters of a print job."""
+                 count: int = 0, enumerator_id: int | None = None) -> dict:
+    """The JSON parameters of a print job (`enumerator_id`: an enumerator's print, which
+    leaves out forms handed to another enumerator)."""
     return {"kind": kind.value, "unit_id": unit_id, "group": group.value if group else None,
-            "count": count}
+            "count": count, "enumerator_id": enumerator_id}
 
 
 def _start_only(progress: Callable) -> Callable:
@@ -71,7 +72,8 @@ def run_print_job(job, progress) -> dict:
         progress = _start_only(progress)
     try:
         result = run_print(kind, campaign, out=path, unit_id=params.get("unit_id"), group=group,
-                           count=int(params.get("count") or 0), progress=progress)
+                           count=int(params.get("count") or 0), progress=progress,
+                           enumerator_id=params.get("enumerator_id"))
         db.session.commit()
     except BaseException:
         db.session.rollback()

@@ -152,9 +152,11 @@ def rated_unit(campaign: Campaign, *, unit_id: int | None = None,
 
 
 def printable_items(campaign: Campaign, *, unit_id: int | None = None,
-                    group: RespondentGroup | None = None) -> list[PrintItem]:
+                    group: RespondentGroup | None = None,
+                    enumerator_id: int | None = None) -> list[PrintItem]:
     """Active assignments still to be (re)printed, in delivery order: rated unit, then address,
-    then name (Vietnamese-aware); ties keep group and draw order."""
+    then name (Vietnamese-aware); ties keep group and draw order. With `enumerator_id`, forms
+    handed to another enumerator are left out (as on the fieldwork pages)."""
     stmt = (select(Assignment, FrameEntry, Unit)
             .outerjoin(FrameEntry, FrameEntry.id == Assignment.frame_entry_id)
             .join(Unit, Unit.id == Assignment.unit_id)
@@ -165,6 +167,9 @@ def printable_items(campaign: Campaign, *, unit_id: int | None = None,
         stmt = stmt.where(Assignment.unit_id == unit_id)
     if group is not None:
         stmt = stmt.where(Assignment.group == group)
+    if enumerator_id is not None:
+        stmt = stmt.where(Assignment.enumerator_id.is_(None)
+                          | (Assignment.enumerator_id == enumerator_id))
     items = [PrintItem(a, e, u) for a, e, u in db.session.execute(stmt).all()]
     return sorted(items, key=lambda it: (vietnamese_sort_key(it.unit.name), it.unit.code,
                                          vietnamese_sort_key(it.address),
@@ -319,14 +324,16 @@ def _render_items(campaign: Campaign, items: list[PrintItem], group: RespondentG
 
 def print_batch(campaign: Campaign, *, out: Output, unit_id: int | None = None,
                 group: RespondentGroup | None = None, progress: Progress | None = None,
-                anonymous_count: int = 0) -> dict:
+                anonymous_count: int = 0, enumerator_id: int | None = None) -> dict:
     """Print the personalised forms of the active assignments still in the field (pending,
     issued or delivered), sorted by unit and address, into one PDF written to `out`.
 
     Each form gets a fresh token (earlier printouts of it stop working) and its assignment is
     marked issued (pending → issued, `issued_at`, `issued_mode`). The selection must hold one
     respondent group (one questionnaire per PDF). With `anonymous_count` > 0, prints that many
-    anonymous walk-in forms for `unit_id` × `group` instead (see `print_anonymous`).
+    anonymous walk-in forms for `unit_id` × `group` instead (see `print_anonymous`). An
+    enumerator's print (`enumerator_id`) skips forms handed to someone else: reprinting them
+    would also kill the links that person has printed.
     Flushes only: commit after it returns, roll back if it raises.
     """
     if anonymous_count:
@@ -335,7 +342,8 @@ def print_batch(campaign: Campaign, *, out: Output, unit_id: int | None = None,
         return print_anonymous(campaign, unit_id=unit_id, group=group, count=anonymous_count,
                                out=out, progress=progress)
     _check_open(campaign)
-    items = printable_items(campaign, unit_id=unit_id, group=group)
+    items = printable_items(campaign, unit_id=unit_id, group=group,
+                            enumerator_id=enumerator_id)
     if not items:
         raise NothingToPrint("Không có phiếu nào cần in (chưa chọn mẫu, hoặc mọi phiếu đã có "
                              "kết quả).")
@@ -414,14 +422,16 @@ def _sender(campaign: Campaign) -> tuple[str, str]:
 
 def print_postal_documents(campaign: Campaign, kind: PrintKind, *, out: Output,
                            unit_id: int | None = None, group: RespondentGroup | None = None,
-                           progress: Progress | None = None) -> dict:
+                           progress: Progress | None = None,
+                           enumerator_id: int | None = None) -> dict:
     """Labels, envelopes or a manifest (CSV/XLSX) for the forms still in the field, in the same
     order as the forms. Issues nothing: the manifest's form-code column stays empty (the code
     is known only when a form is printed; the postal pack carries it)."""
     if kind not in (PrintKind.LABELS, PrintKind.ENVELOPES, PrintKind.MANIFEST_CSV,
                     PrintKind.MANIFEST_XLSX):
         raise ValueError(kind)
-    items = printable_items(campaign, unit_id=unit_id, group=group)
+    items = printable_items(campaign, unit_id=unit_id, group=group,
+                            enumerator_id=enumerator_id)
     if not items:
         raise NothingToPrint("Không có phiếu nào cần gửi.")
     people = [_personalisation(it) for it in items]
@@ -456,13 +466,15 @@ POSTAL_PACK_FILES = ("phieu.pdf", "nhan.pdf", "phong-bi.pdf", "danh-sach.csv", "
 
 def print_postal_pack(campaign: Campaign, *, out: Output, unit_id: int | None = None,
                       group: RespondentGroup | None = None,
-                      progress: Progress | None = None) -> dict:
+                      progress: Progress | None = None,
+                      enumerator_id: int | None = None) -> dict:
     """A ZIP for the post office, all from one printing: the forms (fresh tokens, assignments
     marked issued, as `print_batch`), mailing labels (A4 3×8), envelopes, the manifest as CSV
     and XLSX (serial, recipient, address, phone, unit, form code; never a token) and the
     return-envelope text."""
     _check_open(campaign)
-    items = printable_items(campaign, unit_id=unit_id, group=group)
+    items = printable_items(campaign, unit_id=unit_id, group=group,
+                            enumerator_id=enumerator_id)
     if not items:
         raise NothingToPrint("Không có phiếu nào cần gửi.")
     group = _single_group(items, group)
@@ -487,10 +499,12 @@ def print_postal_pack(campaign: Campaign, *, out: Output, unit_id: int | None = 
 
 def run_print(kind: PrintKind, campaign: Campaign, *, out: Output, unit_id: int | None = None,
               group: RespondentGroup | None = None, count: int = 0,
-              progress: Progress | None = None) -> dict:
-    """Dispatch a print request to its service (shared by the job, the CLI and tests)."""
+              progress: Progress | None = None, enumerator_id: int | None = None) -> dict:
+    """Dispatch a print request to its service (shared by the job, the CLI and tests);
+    `enumerator_id` leaves out forms handed to another enumerator."""
     if kind is PrintKind.FORMS:
-        return print_batch(campaign, out=out, unit_id=unit_id, group=group, progress=progress)
+        return print_batch(campaign, out=out, unit_id=unit_id, group=group, progress=progress,
+                           enumerator_id=enumerator_id)
     if kind is PrintKind.ANONYMOUS:
         if unit_id is None or group is None:
             raise SurveyError("Phiếu không ghi tên cần chọn một đơn vị và một nhóm đối tượng.")
@@ -498,6 +512,6 @@ def run_print(kind: PrintKind, campaign: Campaign, *, out: Output, unit_id: int 
                                progress=progress)
     if kind is PrintKind.POSTAL_PACK:
         return print_postal_pack(campaign, out=out, unit_id=unit_id, group=group,
-                                 progress=progress)
+                                 progress=progress, enumerator_id=enumerator_id)
     return print_postal_documents(campaign, kind, out=out, unit_id=unit_id, group=group,
-                                  progress=progress)
+                                  progress=progress, enumerator_id=enumerator_id)
