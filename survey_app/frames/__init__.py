@@ -29,7 +29,7 @@ from ..admin import visible_campaign
 from ..auth.access import check_unit, roles_required, unit_scope
 from ..errors import NotFound
 from ..extensions import db
-from ..models import BatchStatus, ImportBatch, JobKind, RatedUnit, Role, Unit
+from ..models import BatchStatus, ImportBatch, ImportIssue, JobKind, RatedUnit, Role, Unit
 from ..services.jobs import create_job, start_job
 from ..services.spreadsheet import neutralise
 from . import jobs  # noqa: F401  (registers the job runners)
@@ -128,7 +128,9 @@ def batch(batch_id: int):
     """Preview: counts, first rows, issues; confirm / cancel / withdraw."""
     record = _batch(batch_id)
     campaign = visible_campaign(str(record.campaign_id))
-    issues = record.issues[:300]
+    # The first 300 only: a million-row list can have 100k issues (the report has them all).
+    issues = db.session.scalars(select(ImportIssue).where(ImportIssue.batch_id == record.id)
+                                .order_by(ImportIssue.source_row, ImportIssue.id).limit(300)).all()
     return render_template("frames/batch.html", batch=record, campaign=campaign, issues=issues,
                            unit=db.session.get(Unit, record.unit_id))
 

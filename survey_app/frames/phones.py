@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
@@ -30,6 +31,7 @@ __all__ = [
     "PhoneResult",
     "clear_phone_cache",
     "fast_mobile_e164",
+    "learn_prefixes",
     "mobile_prefixes",
     "parse_phone",
 ]
@@ -203,6 +205,16 @@ def mobile_prefixes() -> set[str]:
     For callers that inline the fast path: `len(s) == 10 and s[0] == "0" and s.isdigit()
     and s[1:4] in mobile_prefixes()` means `s` is a valid mobile "+84" + s[1:].
     """
+    return _MOBILE9
+
+
+def learn_prefixes(prefixes: Iterable[str]) -> set[str]:
+    """Decide each 3-digit prefix for 9-digit numbers now (phonenumbers, once per prefix), so
+    that callers inlining the fast path see every mobile prefix of their data in
+    `mobile_prefixes()` from the first row on. Returns that set."""
+    for prefix in prefixes:
+        if len(prefix) == 3 and prefix.isdigit() and prefix.isascii() and prefix[0] != "0":
+            _prefix_verdict(prefix, 9)
     return _MOBILE9
 
 

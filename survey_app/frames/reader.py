@@ -17,6 +17,7 @@ import codecs
 import csv
 import datetime as dt
 import enum
+import gc
 import hashlib
 import io
 import itertools
@@ -29,6 +30,8 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, ClassVar
+
+import polars as pl
 
 __all__ = [
     "Field",
@@ -380,6 +383,8 @@ class Table:
     sheet_names: list[str] = field(default_factory=list)
     _rows: Iterator[tuple[int, list[str]]] = field(default=iter(()), repr=False)
     _raw_rows: Iterator[tuple[int, list[str]]] | None = field(default=None, repr=False)
+    _frames: Callable[[int], Iterator[tuple[pl.Series, pl.DataFrame]]] | None = field(
+        default=None, repr=False)
     _closers: list[object] = field(default_factory=list, repr=False)
 
     @property
@@ -397,6 +402,19 @@ class Table:
         Use either this or plain iteration, not both.
         """
         return self._raw_rows if self._raw_rows is not None else self._rows
+
+    def frames(self, rows: int = 50_000) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
+        """The data rows in blocks: (source rows, DataFrame of `width` string columns named
+        c0, c1, ... with "" for empty cells), about `rows` rows per block.
+
+        UTF-8 CSV files are parsed by polars where it provably reads them as the `csv`
+        module would (each line one record, quoting well formed, see `_csv_frames`); other
+        files, and the rest of a CSV file from the first block where that fails, go through
+        the row iterator. Use either this or the row iterators, not both.
+        """
+        if self._frames is not None:
+            return self._frames(rows)
+        return _frames_of_rows(self.raw_rows(), self.width, rows, self.header_row)
 
     @staticmethod
     def stream_error(exc: Exception, after_row: int) -> FrameFileError:
@@ -836,6 +854,22 @@ def _open_csv(stream: IO[bytes], head: bytes) -> Table:
         except (csv.Error, UnicodeDecodeError) as exc:
             raise Table.stream_error(exc, n) from exc
 
+    frames = None
+    data_start = _data_start(stream, offset, guess.index + 1, delimiter) \
+        if encoding == "utf-8" else None
+    if data_start is not None:
+
+        def rows_from(position: int, row: int) -> Iterator[tuple[int, list[str]]]:
+            stream.seek(position)
+            rest = io.TextIOWrapper(stream, encoding=encoding, newline="", errors=errors)
+            table._closers.append(_Detacher(rest))
+            lines = itertools.chain.from_iterable(map(_split_lines, _nfc_blocks(rest)))
+            return zip(itertools.count(row), csv.reader(lines, delimiter=delimiter))
+
+        def frames(size: int) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
+            return _csv_frames(stream, data_start, delimiter, width, first_data_row,
+                               rows_from, size)
+
     table = Table(
         kind=FileKind.CSV,
         header_row=guess.index + 1,
@@ -847,10 +881,44 @@ def _open_csv(stream: IO[bytes], head: bytes) -> Table:
         _rows=data(),
         # zip/count run in C: no Python frame per row on the hot path.
         _raw_rows=zip(itertools.count(first_data_row), reader),
+        _frames=frames if data_start is not None else None,
     )
     # Detach rather than close: closing the wrapper would close a caller's stream too.
     table._closers.append(_Detacher(text))
     return table
+
+
+def _data_start(stream: IO[bytes], offset: int, records: int, delimiter: str) -> int | None:
+    """Byte position after the first `records` CSV records (title rows and header), or None
+    when those are not one record per line (then only the row reader is used)."""
+    resume = stream.tell()  # the row reader's text wrapper reads on from here
+    try:
+        return _find_data_start(stream, offset, records, delimiter)
+    finally:
+        stream.seek(resume)
+
+
+def _find_data_start(stream: IO[bytes], offset: int, records: int, delimiter: str) -> int | None:
+    stream.seek(offset)
+    head = b""
+    while head.count(b"\n") < records:
+        block = stream.read(1 << 16)
+        if not block:
+            return None
+        head += block
+        if len(head) > ENCODING_SAMPLE_BYTES:
+            return None
+    end = 0
+    for _ in range(records):
+        end = head.index(b"\n", end) + 1
+    try:
+        text = head[:end].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if "\r" in text.replace("\r\n", ""):
+        return None
+    parsed = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    return offset + end if len(parsed) == records else None
 
 
 class _Detacher:
@@ -874,6 +942,106 @@ def _split_lines(block: str) -> list[str] | io.StringIO:
     if len(lines) == block.count("\n") + (not block.endswith("\n")):
         return lines
     return io.StringIO(block, newline="")
+
+
+def _column_names(width: int) -> list[str]:
+    return [f"c{i}" for i in range(width)]
+
+
+def _frames_of_rows(rows: Iterator[tuple[int, list[str]]], width: int, size: int,
+                    last_row: int) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
+    """Blocks of `size` rows from a `(source_row, cells)` iterator, as columns."""
+    names = _column_names(width)
+    while True:
+        # A block is ~50k lists that die together: the cyclic GC would scan them again and
+        # again as they age (it doubled the cost of reading); they hold no cycles.
+        gc_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            items: list[tuple[int, list[str]]] = []
+            try:
+                items.extend(itertools.islice(rows, size))
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise Table.stream_error(exc, items[-1][0] if items else last_row) from exc
+            if not items:
+                return
+            last_row = items[-1][0]
+            source_rows, cells = zip(*items, strict=True)
+            del items
+            block = pl.DataFrame(
+                [c if len(c) == width else fit_row(c, width) for c in cells],
+                schema=dict.fromkeys(names, pl.String), orient="row")
+            del cells
+        finally:
+            if gc_enabled:
+                gc.enable()
+        yield pl.Series("source_row", source_rows, dtype=pl.Int64), block
+        if len(source_rows) < size:
+            return
+
+
+_FRAME_BYTES = 8 << 20  # bytes of CSV per polars block (~50k rows of a transaction list)
+
+
+def _csv_frames(stream: IO[bytes], start: int, delimiter: str, width: int, first_row: int,
+                fallback: Callable[[int, int], Iterator[tuple[int, list[str]]]],
+                size: int) -> Iterator[tuple[pl.Series, pl.DataFrame]]:
+    """Blocks of a UTF-8 CSV's data rows parsed by polars, from byte `start` (a line start).
+
+    polars is used for a block only when it provably gives what `csv.reader` gives: the block
+    is valid UTF-8, has no lone carriage return, polars accepts its quoting (it refuses the
+    malformed quoting that `csv` tolerates), and it yields exactly one record per line (so
+    that blank lines are kept and no quoted cell spans lines, and row numbers stay exact).
+    Otherwise that block and the rest of the file are read by `fallback(byte, first_row)`.
+    """
+    names = _column_names(width)
+    schema = dict.fromkeys(names, pl.String)
+    position, row = start, first_row
+    stream.seek(start)
+    pending = b""
+    while True:
+        block = stream.read(_FRAME_BYTES)
+        data = pending + block if pending else block
+        if not data:
+            return
+        if block:
+            cut = data.rfind(b"\n") + 1
+            if not cut:
+                pending = data
+                continue
+            data, pending = data[:cut], data[cut:]
+        else:
+            pending = b""
+        lines = data.count(b"\n") + (not data.endswith(b"\n"))
+        frame = _polars_block(data, delimiter, schema, lines)
+        if frame is None:
+            yield from _frames_of_rows(fallback(position, row), width, size, row - 1)
+            return
+        yield pl.Series("source_row", range(row, row + lines), dtype=pl.Int64), frame
+        position += len(data)
+        row += lines
+
+
+def _polars_block(data: bytes, delimiter: str, schema: dict, lines: int) -> pl.DataFrame | None:
+    """One block parsed by polars, NFC, empty cells as ""; None if polars may differ from
+    `csv.reader` on it."""
+    if data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None  # the row reader decodes stray legacy bytes as Windows-1258
+    if not text.isascii() and not unicodedata.is_normalized("NFC", text):
+        data = unicodedata.normalize("NFC", text).encode()
+    try:
+        frame = pl.read_csv(data, has_header=False, separator=delimiter, quote_char='"',
+                            schema=schema, missing_columns="insert",
+                            truncate_ragged_lines=True, encoding="utf8")
+    except Exception:  # noqa: BLE001 - polars refuses malformed quoting: let `csv` read it
+        return None
+    if frame.height != lines:
+        return None
+    return frame.with_columns(pl.all().fill_null(""))
 
 
 def _nfc_blocks(text: IO[str], size: int = _CHUNK) -> Iterator[str]:

@@ -17,19 +17,24 @@ Rows whose phone is already in the campaign frame (`existing_phones`) are counte
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import enum
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
 
-from survey_app.frames.phones import PhoneKind, mobile_prefixes, parse_phone
-from survey_app.frames.reader import Field, Table, fit_row, fold
+import numpy as np
+import polars as pl
+
+from survey_app.frames.phones import PhoneKind, learn_prefixes, parse_phone
+from survey_app.frames.reader import Field, Table, fold
 
 __all__ = [
+    "ACCEPTED_SCHEMA",
+    "Chunk",
     "FrameRecord",
     "FrameValidator",
     "ImportSummary",
@@ -43,6 +48,7 @@ __all__ = [
     "WarningCode",
     "parse_birth_year",
     "parse_date",
+    "records_of",
     "summarise",
     "validate_rows",
 ]
@@ -312,38 +318,6 @@ def _clean(text: str) -> str | None:
     return t or None
 
 
-class _CleanCache:
-    """Cleaned values of repetitive columns (procedure, address...), bounded."""
-
-    __slots__ = ("data", "limit")
-
-    def __init__(self, limit: int = 100_000) -> None:
-        self.data: dict[str, str | None] = {}
-        self.limit = limit
-
-    def get(self, raw: str) -> str | None:
-        data = self.data
-        if raw in data:
-            return data[raw]
-        value = _clean(raw)
-        if len(data) >= self.limit:
-            data.clear()
-        data[raw] = value
-        return value
-
-
-_MISSING: Any = object()
-_CACHE_LIMIT = 100_000
-
-
-def _remember(cache: dict[str, Any], raw: str, value: Any) -> Any:
-    """Store a computed value in a bounded per-import cache and return it."""
-    if len(cache) >= _CACHE_LIMIT:
-        cache.clear()
-    cache[raw] = value
-    return value
-
-
 def _filled(cells: list[str]) -> int:
     """Number of non-blank cells."""
     return sum(1 for c in cells if c and not c.isspace())
@@ -377,15 +351,96 @@ def _is_numbering(cells: list[str]) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# The validator
+# The validator: columnar, a chunk of rows at a time.
+#
+# A million-row list cannot afford a Python step per row and field. Rows are read in chunks,
+# turned into columns, and every rule runs on whole columns (polars): clean values pass a
+# regular expression that proves the Python clean-up would leave them unchanged, and only the
+# rest (odd phones, dates, stray spaces: few distinct values) goes through the Python
+# functions above, once per distinct value. Rows without a usable phone, the only ones that
+# may be footers or repeated headers, are decided in Python in file order.
+
+CHUNK_ROWS = 50_000
+
+# A cell with no leading, trailing or repeated space and no control or other space character:
+# `_clean` returns it unchanged (str.strip/split only touch Z* and C* characters).
+_CLEAN_RE = r"^[^\p{C}\p{Z}]+(?: [^\p{C}\p{Z}]+)*$"
+# A cell whose first and last characters are not spaces: `str.strip` returns it unchanged.
+_STRIPPED_RE = r"^[^\p{C}\p{Z}](?:.*[^\p{C}\p{Z}])?$"
+_REASONS: list[RowReason] = list(RowReason)
+_CODE = {reason: i + 1 for i, reason in enumerate(_REASONS)}  # 0 = accepted
+_SKIP_REASONS = frozenset({RowReason.EMPTY_ROW, RowReason.FOOTER, RowReason.REPEATED_HEADER,
+                           RowReason.COLUMN_NUMBERS})
+_TEXT_FIELDS = (Field.PROCEDURE, Field.ADDRESS, Field.POSITION, Field.WORKPLACE, Field.GENDER,
+                Field.UNIT_CODE, Field.EMAIL)
+
+#: Columns of `Chunk.accepted`, in this order.
+ACCEPTED_SCHEMA: dict[str, Any] = {
+    "source_row": pl.Int64, "name": pl.String, "phone": pl.String, "phone_kind": pl.String,
+    "procedure": pl.String, "address": pl.String, "position": pl.String,
+    "workplace": pl.String, "gender": pl.String, "unit_code": pl.String, "email": pl.String,
+    "transaction_date": pl.Date, "birth_year": pl.Int32, "row_no": pl.String,
+    "extra": pl.String,  # JSON object of the extra columns, null when none is filled
+}
+
+
+class Chunk(NamedTuple):
+    """What one chunk of rows produced.
+
+    `accepted`: one row per accepted person (`ACCEPTED_SCHEMA`), in file order. `warnings`:
+    source row → warnings, for accepted rows that have some. `issues`: rejected, duplicate
+    and skipped rows in file order.
+    """
+
+    accepted: pl.DataFrame
+    warnings: dict[int, tuple[RowWarning, ...]]
+    issues: list[RowIssue]
+    rows_read: int
+
+
+def _clean_column(values: pl.Series | Iterable[str]) -> pl.Series:
+    """`_clean` over a column: the regular expression vouches for most cells, Python cleans
+    each distinct other value once."""
+    s = values if isinstance(values, pl.Series) else pl.Series(values, dtype=pl.String)
+    distinct = s.unique()  # lists repeat procedures and addresses: test each value once
+    odd = distinct.filter(~distinct.str.contains(_CLEAN_RE)).to_list()
+    return s.replace({v: _clean(v) for v in odd}) if odd else s
+
+
+def _stripped_column(values: pl.Series | Iterable[str]) -> pl.Series:
+    """`value.strip() or None` over a column."""
+    s = values if isinstance(values, pl.Series) else pl.Series(values, dtype=pl.String)
+    distinct = s.unique()
+    odd = distinct.filter(~distinct.str.contains(_STRIPPED_RE)).to_list()
+    return s.replace({v: (v.strip() or None) for v in odd}) if odd else s
+
+
+def _mapped_column(values: pl.Series | Iterable[str], parse: Any,
+                   dtype: Any) -> tuple[pl.Series, pl.Series]:
+    """(parsed values, "bad" mask) for a date-like column: each distinct value parsed once;
+    a blank cell is no value, a non-blank cell that does not parse is bad."""
+    s = values if isinstance(values, pl.Series) else pl.Series(values, dtype=pl.String)
+    mapping: dict[str, Any] = {}
+    bad: list[str] = []
+    for v in s.unique().to_list():
+        if v and not v.isspace():
+            parsed = parse(v)
+            if parsed is None:
+                bad.append(v)
+            else:
+                mapping[v] = parsed
+    parsed_s = s.replace_strict(mapping, default=None, return_dtype=dtype)
+    return parsed_s, (s.is_in(bad) if bad else pl.Series([False] * len(s)))
 
 
 class FrameValidator:
-    """Iterator of `RowResult` over a table; holds the duplicate bookkeeping.
+    """Validates a table chunk by chunk; holds the duplicate bookkeeping across chunks.
 
-    After iteration: `summary` (an `ImportSummary`), `transaction_counts` (phone → rows, for
-    phones that appeared on more than one row of this file) and `existing_hits` (phone → rows,
-    for phones already in `existing_phones`).
+    Use `chunks()` (columnar, what the import writes from) or iterate (one `RowResult` per
+    row in file order, for tests and small files), not both. Afterwards: `summary` (an
+    `ImportSummary`), `transaction_counts` (phone → rows, for phones that appeared on more than
+    one row of this file) and `existing_hits` (phone → rows, for phones already in
+    `existing_phones`).
     """
 
     def __init__(
@@ -395,264 +450,298 @@ class FrameValidator:
         phone_required: bool,
         existing_phones: frozenset[str] | set[str] = frozenset(),
         reference_year: int | None = None,
+        chunk_rows: int = CHUNK_ROWS,
     ) -> None:
         self.table = table
         self.phone_required = phone_required
         self.existing_phones = existing_phones
         self.reference_year = reference_year or dt.date.today().year
+        self.chunk_rows = chunk_rows
         self.summary = ImportSummary()
         self.transaction_counts: dict[str, int] = {}
         self.existing_hits: dict[str, int] = {}
-        self._iter = self._run()
+        self._existing = pl.Series(sorted(existing_phones), dtype=pl.String)
+        self._seen_phone = np.empty(0, dtype=np.int64)  # sorted E.164 digits
+        self._seen_row = np.empty(0, dtype=np.int64)  # their first source rows
+        self._seen_person: dict[tuple[str, str], int] = {}
+        self._after_footer = False
+        self._iter: Iterator[RowResult] | None = None
+
+    # -- row API -------------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[RowResult]:
-        return self._iter  # the generator itself: no extra Python call per row
+        if self._iter is None:
+            self._iter = self._rows()
+        return self._iter
 
     def __next__(self) -> RowResult:
-        return next(self._iter)
+        return next(iter(self))
 
-    def _run(self) -> Iterator[RowResult]:  # noqa: C901 - one hot loop, kept flat for speed
-        table = self.table
-        cols = table.columns
-        width = table.width
-        i_name = cols[Field.NAME]
-        i_phone = cols.get(Field.PHONE)
-        i_proc = cols.get(Field.PROCEDURE)
-        i_addr = cols.get(Field.ADDRESS)
-        i_date = cols.get(Field.TRANSACTION_DATE)
-        i_birth = cols.get(Field.BIRTH_YEAR)
-        i_row_no = cols.get(Field.ROW_NO)
-        # Less common text columns: (attribute, column, cache), filled after the common ones.
-        other_fields = [
-            (f.value, cols[f], _CleanCache())
-            for f in (Field.POSITION, Field.WORKPLACE, Field.GENDER, Field.UNIT_CODE, Field.EMAIL)
-            if f in cols
-        ]
-        extras = list(table.extra_columns.items())
-        phone_required = self.phone_required
-        existing = self.existing_phones
-        ref_year = self.reference_year
-        numbering_until = table.header_row + 3
-
-        proc_cache: dict[str, str | None] = {}
-        addr_cache: dict[str, str | None] = {}
-        date_cache: dict[str, dt.date | None] = {}
-        seen_phone: dict[str, int] = {}
-        seen_phone_get = seen_phone.get
-        tx_counts = self.transaction_counts
-        existing_hits = self.existing_hits
-        seen_person: dict[tuple[str, str], int] = {}
-        summary = self.summary
-        accepted = mobile = 0
-        after_footer = False
-        msg = REASON_MESSAGES_VI
-        mobile9 = mobile_prefixes()
-        new = object.__new__
-        MISSING = _MISSING
-        MOBILE, LANDLINE, EMPTY = PhoneKind.MOBILE, PhoneKind.LANDLINE, PhoneKind.EMPTY
-        REJECTED, SKIPPED, DUPLICATE = RowStatus.REJECTED, RowStatus.SKIPPED, RowStatus.DUPLICATE
-
-        source_row = table.header_row
-        try:
-            for source_row, cells in table.raw_rows():
-                if len(cells) != width:
-                    cells = fit_row(cells, width)
-                # --- phone: the common clean 10-digit mobile is decided inline
-                phone_raw = cells[i_phone] if i_phone is not None else ""
-                warnings: tuple[RowWarning, ...] = ()
-                if (
-                    len(phone_raw) == 10
-                    and phone_raw[0] == "0"
-                    and phone_raw.isdigit()
-                    and phone_raw[1:4] in mobile9
-                ):
-                    e164: str | None = "+84" + phone_raw[1:]
-                    kind = MOBILE
-                else:
-                    pr = parse_phone(phone_raw)
-                    kind = pr.kind
-                    e164 = pr.e164
-                    if e164 is None:
-                        # Rare path: decide whether this row is data at all.
-                        skip = self._skip_reason(cells, source_row, numbering_until)
-                        if skip is None and after_footer and _filled(cells) <= 2:
-                            skip = RowReason.FOOTER
-                        if skip is not None:
-                            if skip is RowReason.FOOTER:
-                                after_footer = True
-                            summary.skipped[skip] += 1
-                            yield RowIssue(source_row, SKIPPED, skip, msg[skip])
-                            continue
-                        if kind is not EMPTY:
-                            if phone_required:
-                                summary.rows += 1
-                                summary.rejected[RowReason.INVALID_PHONE] += 1
-                                yield RowIssue(
-                                    source_row,
-                                    REJECTED,
-                                    RowReason.INVALID_PHONE,
-                                    msg[RowReason.INVALID_PHONE],
-                                )
-                                continue
-                            warnings = (_W_DROPPED,)
-                            kind = EMPTY
-                    else:
-                        if kind is LANDLINE:
-                            warnings = (_W_LANDLINE,)
-                        if pr.converted_legacy:
-                            warnings += (_W_LEGACY,)
-                        if pr.multiple:
-                            warnings += (_W_MULTI,)
-
-                # --- name
-                name = cells[i_name].strip()
-                if "  " in name or not name.isprintable():
-                    name = " ".join(name.split())
-                if not name or not (name[0].isalpha() or any(c.isalpha() for c in name)):
-                    summary.rows += 1
-                    summary.rejected[RowReason.NO_NAME] += 1
-                    yield RowIssue(source_row, REJECTED, RowReason.NO_NAME, msg[RowReason.NO_NAME])
-                    continue
-                if e164 is None and phone_required:
-                    summary.rows += 1
-                    summary.rejected[RowReason.PHONE_REQUIRED] += 1
-                    yield RowIssue(
-                        source_row,
-                        REJECTED,
-                        RowReason.PHONE_REQUIRED,
-                        msg[RowReason.PHONE_REQUIRED],
-                    )
-                    continue
-
-                # --- dates
-                tx_date = None
-                if i_date is not None:
-                    raw = cells[i_date]
-                    if raw:
-                        tx_date = date_cache.get(raw, MISSING)
-                        if tx_date is MISSING:
-                            tx_date = _remember(date_cache, raw, parse_date(raw))
-                        if tx_date is None and not raw.isspace():
-                            summary.rows += 1
-                            summary.rejected[RowReason.BAD_DATE] += 1
-                            yield RowIssue(
-                                source_row, REJECTED, RowReason.BAD_DATE, msg[RowReason.BAD_DATE]
-                            )
-                            continue
-                birth_year = None
-                if i_birth is not None:
-                    raw = cells[i_birth]
-                    if raw and not raw.isspace():
-                        birth_year = parse_birth_year(raw, ref_year)
-                        if birth_year is None:
-                            summary.rows += 1
-                            summary.rejected[RowReason.BAD_BIRTH_YEAR] += 1
-                            yield RowIssue(
-                                source_row,
-                                REJECTED,
-                                RowReason.BAD_BIRTH_YEAR,
-                                msg[RowReason.BAD_BIRTH_YEAR],
-                            )
-                            continue
-
-                # --- duplicates by phone
-                if e164 is not None:
-                    if existing and e164 in existing:
-                        existing_hits[e164] = existing_hits.get(e164, 0) + 1
-                        summary.rows += 1
-                        summary.duplicates_existing += 1
-                        yield RowIssue(
-                            source_row,
-                            DUPLICATE,
-                            RowReason.DUPLICATE_EXISTING,
-                            msg[RowReason.DUPLICATE_EXISTING],
-                            phone_e164=e164,
-                        )
-                        continue
-                    first = seen_phone_get(e164)
-                    if first is not None:
-                        tx_counts[e164] = tx_counts.get(e164, 1) + 1
-                        summary.rows += 1
-                        summary.duplicates += 1
-                        yield RowIssue(
-                            source_row,
-                            DUPLICATE,
-                            RowReason.DUPLICATE_PHONE,
-                            msg[RowReason.DUPLICATE_PHONE].format(row=first),
-                            duplicate_of=first,
-                            phone_e164=e164,
-                        )
-                        continue
-                    seen_phone[e164] = source_row
-
-                # --- the record. Slots are filled directly: ~3x cheaper than the dataclass
-                # __init__ with 17 arguments, which matters at a million rows.
-                record = new(FrameRecord)
-                record.source_row = source_row
-                record.name = name
-                record.phone_e164 = e164
-                record.phone_kind = kind
-                if i_proc is not None:
-                    raw = cells[i_proc]
-                    value = proc_cache.get(raw, MISSING)
-                    record.procedure = (
-                        value if value is not MISSING else _remember(proc_cache, raw, _clean(raw))
-                    )
-                else:
-                    record.procedure = None
-                if i_addr is not None:
-                    raw = cells[i_addr]
-                    value = addr_cache.get(raw, MISSING)
-                    record.address = (
-                        value if value is not MISSING else _remember(addr_cache, raw, _clean(raw))
-                    )
-                else:
-                    record.address = None
-                record.position = record.workplace = record.email = None
-                record.gender = record.unit_code = None
-                if other_fields:
-                    for attr, i, cache in other_fields:
-                        setattr(record, attr, cache.get(cells[i]))
-                record.transaction_date = tx_date
-                record.birth_year = birth_year
-                record.row_no = (cells[i_row_no].strip() or None) if i_row_no is not None else None
-                record.extra = (
-                    {label: v for i, label in extras if (v := _clean(cells[i]))} if extras else {}
-                )
-                record.transactions = 1
-                if e164 is None:
-                    key = (_dup_key(name), _dup_key(record.address))
-                    first = seen_person.get(key)
-                    if first is None:
-                        seen_person[key] = source_row
-                    else:
-                        warnings += (
-                            RowWarning(
-                                WarningCode.POSSIBLE_DUPLICATE,
-                                WARNING_MESSAGES_VI[WarningCode.POSSIBLE_DUPLICATE].format(
-                                    row=first
-                                ),
-                                first,
-                            ),
-                        )
-                record.warnings = warnings
-                if kind is MOBILE:
-                    mobile += 1
-                elif kind is LANDLINE:
-                    summary.landline += 1
-                else:
-                    summary.without_phone += 1
-                if warnings:
-                    for w in warnings:
-                        summary.warnings[w.code] += 1
-                accepted += 1
+    def _rows(self) -> Iterator[RowResult]:
+        for chunk in self.chunks():
+            issues = chunk.issues
+            k = 0
+            for record in records_of(chunk):
+                while k < len(issues) and issues[k].source_row < record.source_row:
+                    yield issues[k]
+                    k += 1
                 yield record
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise Table.stream_error(exc, source_row) from exc
-        finally:
-            summary.accepted += accepted
-            summary.mobile += mobile
-            summary.rows += accepted
+            yield from issues[k:]
+
+    # -- columnar API --------------------------------------------------------------------------
+
+    def chunks(self) -> Iterator[Chunk]:
+        """Validate the table a block of rows at a time."""
+        for source_rows, block in self.table.frames(self.chunk_rows):
+            yield self._chunk(source_rows, block)
+
+    def _chunk(self, src: pl.Series, block: pl.DataFrame) -> Chunk:  # noqa: C901, PLR0912, PLR0915
+        table = self.table
+        cols_of = table.columns
+        n = len(src)
+        srcs = src.to_list()
+
+        def column(i: int) -> pl.Series:
+            return block.get_column(f"c{i}")
+
+        def cells_of(i: int) -> list[str]:
+            return list(block.row(i))
+
+        summary = self.summary
+        msg = REASON_MESSAGES_VI
+
+        # --- phones: the usual mobile shapes by expression, the rest by parse_phone. Same
+        # results as parse_phone's own fast path: "0912345678", "912345678" (leading zero lost
+        # in Excel), either with spaces, dashes or brackets; no dots ("912345678.0" is Excel
+        # damage that parse_phone handles).
+        i_phone = cols_of.get(Field.PHONE)
+        if i_phone is not None:
+            ph = column(i_phone)
+            digits = ph.str.replace_all(r"[ \-()\xa0\t]", "")
+            nsn = (pl.when(digits.str.contains(r"^0[0-9]{9}$")).then(digits.str.slice(1))
+                   .when(digits.str.contains(r"^[0-9]{9}$")).then(digits))
+            nsn = pl.select(nsn).to_series()
+            prefix = nsn.str.slice(0, 3)
+            mobile9 = learn_prefixes(prefix.drop_nulls().unique().to_list())
+            fast = prefix.is_in(pl.Series(sorted(mobile9), dtype=pl.String).implode())
+            fast = fast.fill_null(False)
+            e164 = pl.select(pl.lit("+84") + nsn).to_series()
+            slow = (~fast).arg_true().to_list()
+            phone_cells = ph.gather(slow).to_list() if slow else []
+        else:
+            e164 = pl.Series([None] * n, dtype=pl.String)
+            slow = list(range(n))
+            phone_cells = [""] * n
+        kinds: dict[int, PhoneKind] = {}  # rows not on the fast path (MOBILE otherwise)
+        legacy_rows: list[int] = []
+        multi_rows: list[int] = []
+        slow_values: list[str | None] = []
+        for i, cell in zip(slow, phone_cells, strict=True):
+            pr = parse_phone(cell)
+            slow_values.append(pr.e164)
+            kinds[i] = pr.kind
+            if pr.converted_legacy:
+                legacy_rows.append(i)
+            if pr.multiple:
+                multi_rows.append(i)
+        if slow:
+            e164 = e164.scatter(slow, pl.Series(slow_values, dtype=pl.String))
+
+        # --- rows without a usable phone, in file order: skipped rows, invalid phones
+        pre = [0] * n
+        dropped: list[int] = []
+        numbering_until = table.header_row + 3
+        for i, value in zip(slow, slow_values, strict=True):
+            if value is not None:
+                continue
+            cells = cells_of(i)
+            skip = self._skip_reason(cells, srcs[i], numbering_until)
+            if skip is None and self._after_footer and _filled(cells) <= 2:
+                skip = RowReason.FOOTER
+            if skip is not None:
+                if skip is RowReason.FOOTER:
+                    self._after_footer = True
+                pre[i] = _CODE[skip]
+                continue
+            if kinds[i] is not PhoneKind.EMPTY:
+                if self.phone_required:
+                    pre[i] = _CODE[RowReason.INVALID_PHONE]
+                    continue
+                dropped.append(i)
+                kinds[i] = PhoneKind.EMPTY
+
+        # --- name, dates, then the first failing rule decides
+        name = _clean_column(column(cols_of[Field.NAME]))
+        conditions = [
+            ~(name.str.contains(r"\p{L}").fill_null(False)),
+            e164.is_null() & self.phone_required,
+        ]
+        codes = [RowReason.NO_NAME, RowReason.PHONE_REQUIRED]
+        i_date = cols_of.get(Field.TRANSACTION_DATE)
+        date = birth = None
+        if i_date is not None:
+            date, bad_date = _mapped_column(column(i_date), parse_date, pl.Date)
+            conditions.append(bad_date)
+            codes.append(RowReason.BAD_DATE)
+        i_birth = cols_of.get(Field.BIRTH_YEAR)
+        if i_birth is not None:
+            ref = self.reference_year
+            birth, bad_birth = _mapped_column(
+                column(i_birth), lambda v: parse_birth_year(v, ref), pl.Int32)
+            conditions.append(bad_birth)
+            codes.append(RowReason.BAD_BIRTH_YEAR)
+        frame = pl.DataFrame({"pre": pl.Series(pre, dtype=pl.Int8),
+                              **{f"c{k}": c for k, c in enumerate(conditions)}})
+        expr = pl.when(pl.col("pre") != 0).then(pl.col("pre"))
+        for k, code in enumerate(codes):
+            expr = expr.when(pl.col(f"c{k}")).then(pl.lit(_CODE[code], dtype=pl.Int8))
+        status = frame.select(expr.otherwise(pl.lit(0, dtype=pl.Int8))).to_series()
+
+        # --- duplicates by phone: already in the campaign, or an earlier row of this file
+        duplicate_of: dict[int, int] = {}
+        cand_mask = (status == 0) & e164.is_not_null()
+        if cand_mask.any():
+            cand = pl.DataFrame({"i": cand_mask.arg_true(), "row": src.filter(cand_mask),
+                                 "phone": e164.filter(cand_mask)})
+            if len(self._existing):
+                hit = cand.filter(pl.col("phone").is_in(self._existing.implode()))
+                if len(hit):
+                    for phone in hit["phone"].to_list():
+                        self.existing_hits[phone] = self.existing_hits.get(phone, 0) + 1
+                    status = status.scatter(hit["i"], _CODE[RowReason.DUPLICATE_EXISTING])
+                    cand = cand.filter(~pl.col("phone").is_in(self._existing.implode()))
+            # Earlier chunks' kept phones: a sorted int64 array (16 bytes a person, one
+            # binary search per row) rather than a dict of strings.
+            number = cand["phone"].str.slice(1).cast(pl.Int64).to_numpy()
+            pos = np.searchsorted(self._seen_phone, number)
+            pos_ok = np.minimum(pos, max(len(self._seen_phone) - 1, 0))
+            found = (pos < len(self._seen_phone)) & (
+                self._seen_phone[pos_ok] == number if len(self._seen_phone) else False)
+            seen_first = np.where(found, self._seen_row[pos_ok] if len(self._seen_row)
+                                  else 0, -1)
+            cand = cand.with_columns(number=pl.Series(number),
+                                     seen_first=pl.Series(seen_first))
+            cand = cand.with_columns(first=pl.when(pl.col("seen_first") >= 0)
+                                     .then(pl.col("seen_first"))
+                                     .otherwise(pl.col("row").first().over("phone")))
+            dup = cand.filter(pl.col("first") != pl.col("row"))
+            if len(dup):
+                status = status.scatter(dup["i"], _CODE[RowReason.DUPLICATE_PHONE])
+                duplicate_of = dict(zip(dup["i"].to_list(), dup["first"].to_list(),
+                                        strict=True))
+                counts = self.transaction_counts
+                for phone, k in dup.group_by("phone").len().iter_rows():
+                    counts[phone] = counts.get(phone, 1) + k
+            kept = cand.filter(pl.col("first") == pl.col("row"))
+            if len(kept):
+                phones = np.concatenate([self._seen_phone, kept["number"].to_numpy()])
+                rows = np.concatenate([self._seen_row, kept["row"].to_numpy()])
+                order = np.argsort(phones, kind="stable")
+                self._seen_phone, self._seen_row = phones[order], rows[order]
+
+        # --- issues (file order) and counts
+        issues: list[RowIssue] = []
+        status_list = status.to_list()
+        not_accepted = (status != 0).arg_true().to_list()
+        for i in not_accepted:
+            reason = _REASONS[status_list[i] - 1]
+            row = srcs[i]
+            if reason in _SKIP_REASONS:
+                summary.skipped[reason] += 1
+                issues.append(RowIssue(row, RowStatus.SKIPPED, reason, msg[reason]))
+                continue
+            summary.rows += 1
+            if reason is RowReason.DUPLICATE_PHONE:
+                summary.duplicates += 1
+                first = duplicate_of[i]
+                issues.append(RowIssue(row, RowStatus.DUPLICATE, reason,
+                                       msg[reason].format(row=first), duplicate_of=first,
+                                       phone_e164=e164[i]))
+            elif reason is RowReason.DUPLICATE_EXISTING:
+                summary.duplicates_existing += 1
+                issues.append(RowIssue(row, RowStatus.DUPLICATE, reason, msg[reason],
+                                       phone_e164=e164[i]))
+            else:
+                summary.rejected[reason] += 1
+                issues.append(RowIssue(row, RowStatus.REJECTED, reason, msg[reason]))
+
+        # --- accepted rows and their warnings
+        ok = status == 0
+        kind_s = pl.Series([PhoneKind.MOBILE.value] * n, dtype=pl.String)
+        if kinds:
+            kind_s = kind_s.scatter(list(kinds), [k.value for k in kinds.values()])
+        columns: dict[str, pl.Series] = {"source_row": src, "name": name, "phone": e164,
+                                         "phone_kind": kind_s}
+        for f in _TEXT_FIELDS:
+            i = cols_of.get(f)
+            columns[f.value] = (_clean_column(column(i)) if i is not None
+                                else pl.Series([None] * n, dtype=pl.String))
+        columns["transaction_date"] = (date if date is not None
+                                       else pl.Series([None] * n, dtype=pl.Date))
+        columns["birth_year"] = (birth if birth is not None
+                                 else pl.Series([None] * n, dtype=pl.Int32))
+        i_row_no = cols_of.get(Field.ROW_NO)
+        columns["row_no"] = (_stripped_column(column(i_row_no)) if i_row_no is not None
+                             else pl.Series([None] * n, dtype=pl.String))
+        extras = list(table.extra_columns.items())
+        if extras:
+            extra_cols = [(label, _clean_column(column(i)).to_list()) for i, label in extras]
+            values: list[str | None] = []
+            for r in range(n):
+                d = {label: v[r] for label, v in extra_cols if v[r]}
+                values.append(json.dumps(d, ensure_ascii=False) if d else None)
+            columns["extra"] = pl.Series(values, dtype=pl.String)
+        else:
+            columns["extra"] = pl.Series([None] * n, dtype=pl.String)
+        accepted = pl.DataFrame(columns, schema=ACCEPTED_SCHEMA).filter(ok)
+
+        warnings: dict[int, tuple[RowWarning, ...]] = {}
+        flagged = set(dropped) | set(legacy_rows) | set(multi_rows)
+        flagged.update(i for i, k in kinds.items() if k is not PhoneKind.MOBILE)
+        legacy_set, multi_set, dropped_set = set(legacy_rows), set(multi_rows), set(dropped)
+        if flagged:
+            for i in sorted(flagged):
+                if status_list[i] != 0:
+                    continue
+                kind = kinds.get(i, PhoneKind.MOBILE)
+                w: tuple[RowWarning, ...] = ()
+                if i in dropped_set:
+                    w = (_W_DROPPED,)
+                elif kind is PhoneKind.LANDLINE:
+                    w = (_W_LANDLINE,)
+                if i in legacy_set:
+                    w += (_W_LEGACY,)
+                if i in multi_set:
+                    w += (_W_MULTI,)
+                if kind is PhoneKind.EMPTY:
+                    w += self._possible_duplicate(srcs[i], columns["name"][i],
+                                                  columns["address"][i])
+                if w:
+                    warnings[srcs[i]] = w
+        n_ok = len(accepted)
+        summary.rows += n_ok
+        summary.accepted += n_ok
+        if n_ok:
+            kind_counts = dict(accepted.group_by("phone_kind").len().iter_rows())
+            summary.mobile += kind_counts.get(PhoneKind.MOBILE.value, 0)
+            summary.landline += kind_counts.get(PhoneKind.LANDLINE.value, 0)
+            summary.without_phone += n_ok - kind_counts.get(PhoneKind.MOBILE.value, 0) \
+                - kind_counts.get(PhoneKind.LANDLINE.value, 0)
+        for ws in warnings.values():
+            for w in ws:
+                summary.warnings[w.code] += 1
+        return Chunk(accepted, warnings, issues, n)
+
+    def _possible_duplicate(self, row: int, name: str, address: str | None
+                            ) -> tuple[RowWarning, ...]:
+        """Same normalised name and address as an earlier row without phone."""
+        key = (_dup_key(name), _dup_key(address))
+        first = self._seen_person.get(key)
+        if first is None:
+            self._seen_person[key] = row
+            return ()
+        message = WARNING_MESSAGES_VI[WarningCode.POSSIBLE_DUPLICATE].format(row=first)
+        return (RowWarning(WarningCode.POSSIBLE_DUPLICATE, message, first),)
 
     def _skip_reason(
         self, cells: list[str], source_row: int, numbering_until: int
@@ -670,25 +759,43 @@ class FrameValidator:
         return None
 
 
+def records_of(chunk: Chunk) -> Iterator[FrameRecord]:
+    """The accepted rows of a chunk as `FrameRecord`s (previews, tests, small files)."""
+    warnings = chunk.warnings
+    for row in chunk.accepted.iter_rows(named=True):
+        extra = row["extra"]
+        yield FrameRecord(
+            source_row=row["source_row"], name=row["name"], phone_e164=row["phone"],
+            phone_kind=PhoneKind(row["phone_kind"]), procedure=row["procedure"],
+            address=row["address"], position=row["position"], workplace=row["workplace"],
+            transaction_date=row["transaction_date"], birth_year=row["birth_year"],
+            email=row["email"], gender=row["gender"], unit_code=row["unit_code"],
+            row_no=row["row_no"], extra=json.loads(extra) if extra else {},
+            warnings=warnings.get(row["source_row"], ()),
+        )
+
+
 def validate_rows(
     table: Table,
     *,
     phone_required: bool,
     existing_phones: frozenset[str] | set[str] = frozenset(),
     reference_year: int | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> FrameValidator:
-    """Validate every data row of `table`, streaming one `RowResult` per row.
+    """Validate every data row of `table`.
 
     `phone_required`: rows without a valid phone are rejected (PHONE_REQUIRED /
     INVALID_PHONE); otherwise an invalid phone is dropped with a warning and the person kept.
     `existing_phones`: E.164 numbers already in the campaign frame for this unit × group; rows
     with one of them come out as DUPLICATE_EXISTING. `reference_year` bounds birth years
-    (default: this year). Iterate the returned `FrameValidator`, then read its `summary`,
-    `transaction_counts` and `existing_hits`.
+    (default: this year). Iterate the returned `FrameValidator` (one `RowResult` per row) or
+    its `chunks()`, then read its `summary`, `transaction_counts` and `existing_hits`.
     """
     return FrameValidator(
         table,
         phone_required=phone_required,
         existing_phones=existing_phones,
         reference_year=reference_year,
+        chunk_rows=chunk_rows,
     )

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import polars as pl
 from flask import current_app
+from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import bindparam, func, insert, select
 
 from questionnaires.model import FrameScope, Mode, RespondentGroup
 
-from ..draws.frame import fingerprint, stable_key
 from ..errors import Conflict, NotFound, SurveyError
 from ..extensions import db
 from ..models import (
@@ -41,6 +43,7 @@ from .rows import (
     RowIssue,
     RowReason,
     RowStatus,
+    records_of,
     validate_rows,
 )
 
@@ -113,10 +116,11 @@ def _issue(result: RowIssue) -> tuple[int, IssueSeverity, str, str]:
 
 def parse_file(source: Path | bytes, filename: str, *, sheet: str | int | None,
                phone_required: bool, existing: set[str], reference_year: int,
-               on_record: Callable[[FrameRecord], None] | None = None,
+               on_chunk: Callable[[pl.DataFrame], None] | None = None,
                progress: Callable[[int], None] | None = None) -> ParseOutcome:
     """One streaming pass: counts, issues (row, severity, code, message) and preview rows.
-    `on_record` receives every accepted record (the confirm step writes them)."""
+    `on_chunk` receives the accepted rows of each chunk (`rows.ACCEPTED_SCHEMA`): the confirm
+    step writes them."""
     out = ParseOutcome()
     try:
         with open_table(source, filename, sheet=sheet) as table:
@@ -126,40 +130,38 @@ def parse_file(source: Path | bytes, filename: str, *, sheet: str | int | None,
                            "encoding": table.encoding, "sheet": table.sheet_name}
             validator = validate_rows(table, phone_required=phone_required,
                                       existing_phones=existing, reference_year=reference_year)
-            # Hot loop: locals only; accepted records without warnings cost one type check,
-            # one counter and the writer call once the preview is full.
-            accepted = 0
             preview_rows = out.preview["rows"]
             issues = out.issues
-            append_issue = issues.append
             warning_messages = WARNING_MESSAGES_VI
-            WARNING, RECORD, SKIPPED = IssueSeverity.WARNING, FrameRecord, RowStatus.SKIPPED
+            WARNING, SKIPPED = IssueSeverity.WARNING, RowStatus.SKIPPED
             seen = 0
-            for result in validator:
+            for chunk in validator.chunks():
+                items: list[tuple[int, IssueSeverity, str, str]] = []
+                for row, warnings in chunk.warnings.items():
+                    out.warnings += len(warnings)
+                    items.extend((row, WARNING, w.code.value,
+                                  warning_messages[w.code].format(row=w.related_row))
+                                 for w in warnings)
+                for issue in chunk.issues:
+                    if issue.status is SKIPPED:
+                        continue
+                    if issue.reason in DUPLICATE_REASONS:
+                        out.duplicates += 1
+                    else:
+                        out.rejected += 1
+                    items.append(_issue(issue))
+                items.sort(key=_row_of)  # stable: a row's warnings keep their order
+                issues.extend(items)
+                out.accepted += len(chunk.accepted)
+                if len(preview_rows) < PREVIEW_ROWS and len(chunk.accepted):
+                    head = chunk.accepted.head(PREVIEW_ROWS - len(preview_rows))
+                    preview_rows.extend(_preview_row(record)
+                                        for record in records_of(chunk._replace(accepted=head)))
+                if on_chunk is not None and len(chunk.accepted):
+                    on_chunk(chunk.accepted)
+                seen += chunk.rows_read
                 if progress is not None:
-                    seen += 1
-                    if seen % 20000 == 0:
-                        progress(seen)
-                if type(result) is RECORD:
-                    accepted += 1
-                    if result.warnings:
-                        out.warnings += len(result.warnings)
-                        for w in result.warnings:
-                            message = warning_messages[w.code].format(row=w.related_row)
-                            append_issue((result.source_row, WARNING, w.code.value, message))
-                    if accepted <= PREVIEW_ROWS:
-                        preview_rows.append(_preview_row(result))
-                    if on_record is not None:
-                        on_record(result)
-                    continue
-                if result.status is SKIPPED:
-                    continue
-                if result.reason in DUPLICATE_REASONS:
-                    out.duplicates += 1
-                else:
-                    out.rejected += 1
-                append_issue(_issue(result))
-            out.accepted = accepted
+                    progress(seen)
             out.transaction_counts = dict(validator.transaction_counts)
             out.existing_hits = dict(validator.existing_hits)
     except FrameFileError as exc:
@@ -168,6 +170,10 @@ def parse_file(source: Path | bytes, filename: str, *, sheet: str | int | None,
         raise FrameImportError("Tệp không có dòng dữ liệu nào dưới dòng tiêu đề.",
                                code="no_rows")
     return out
+
+
+def _row_of(item: tuple) -> int:
+    return item[0]
 
 
 def _preview_row(r: FrameRecord) -> dict:
@@ -244,120 +250,115 @@ def _check_replaceable(old: ImportBatch, campaign: Campaign, unit: Unit,
 
 
 class _EntryWriter:
-    """Writes accepted records as frame entries: COPY on PostgreSQL, executemany elsewhere.
+    """Writes the accepted rows of each chunk as frame entries: COPY (CSV format) on
+    PostgreSQL, executemany elsewhere.
 
-    The COPY path is the hot loop of a million-row import: lines are built with one f-string
-    per row and sent in blocks of `_COPY_BLOCK` rows (psycopg sends each `write` as its own
-    message), `stable_key`/`fingerprint` are computed inline with the same bytes as the
-    functions in survey_app/draws/frame.py (the benchmark checks the stored values against
-    them), and fields are escaped only when a row contains a character COPY treats specially.
+    A chunk becomes one CSV block written by polars; per row, Python only computes the two
+    hashes (`stable_key` and `fingerprint` of survey_app/draws/frame.py, same bytes; the
+    benchmark checks stored values against those functions).
     """
 
     def __init__(self, batch: ImportBatch) -> None:
         self.batch = batch
         self.connection = db.session.connection()
         self.postgres = self.connection.dialect.name == "postgresql"
-        self.pending: list[dict] = []
         self.count = 0
-        self.common = (batch.id, batch.campaign_id, batch.unit_id, batch.group.value)
-        self._file_sha256 = batch.file_sha256
+        # blake2b is incremental: hashing "<sha>:" once and copying the state gives the
+        # same digest as stable_key's blake2b(f"{sha}:{row}").
+        self._key_state = hashlib.blake2b(f"{batch.file_sha256}:".encode(), digest_size=8)
         if self.postgres:
             raw = self.connection.connection.driver_connection
             self._cursor = raw.cursor()
+            # The queued writer sends from a thread: the next chunk is validated while
+            # the server is still taking in the previous one.
             self._copy_cm = self._cursor.copy(
-                "COPY frame_entries (batch_id, campaign_id, unit_id, \"group\", source_row, "
-                "stable_key, fingerprint, phone, phone_kind, transaction_date, birth_year, "
-                "transactions, extra, name, procedure, address, position, workplace) FROM STDIN")
+                f"COPY frame_entries ({', '.join(_COPY_COLUMNS)}) FROM STDIN (FORMAT csv)",
+                writer=QueuedLibpqWriter(self._cursor))
             self._copy = self._copy_cm.__enter__()
-            self._lines: list[str] = []
-            self._prefix = "\t".join(str(x) for x in self.common) + "\t"
-            # blake2b is incremental: hashing "<sha>:" once and copying the state gives the
-            # same digest as stable_key's blake2b(f"{sha}:{row}").
-            self._key_state = hashlib.blake2b(f"{batch.file_sha256}:".encode(), digest_size=8)
 
-    def add(self, r: FrameRecord) -> None:
-        """Write (COPY) or queue one accepted record."""
-        if not self.postgres:
-            self._add_pending(r)
-            return
-        row = r.source_row
-        name = r.name
-        phone = r.phone_e164
-        address = r.address or ""
-        procedure = r.procedure or ""
-        position = r.position or ""
-        workplace = r.workplace or ""
-        date = r.transaction_date
-        iso = date.isoformat() if date is not None else ""
-        birth = r.birth_year
-        birth_text = str(birth) if birth else ""
-        h = self._key_state.copy()
-        h.update(str(row).encode())
-        key = int.from_bytes(h.digest(), "big") & _MASK63
-        # = fingerprint(name, phone, address, procedure, date, birth): same text, same hash.
-        fp = int.from_bytes(_blake2b(
-            f"{name}\x1f{phone or ''}\x1f{address}\x1f{procedure}\x1f{iso}\x1f{birth_text}"
-            .encode(), digest_size=8).digest(), "big") & _MASK63
-        text = f"{name}\t{procedure}\t{address}\t{position}\t{workplace}"
-        if text.count("\t") != 4 or _COPY_SPECIAL(text):
-            text = "\t".join(_esc(v) for v in (name, procedure, address, position, workplace))
-        extra = _esc(json.dumps(r.extra, ensure_ascii=False)) if r.extra else _NULL
-        lines = self._lines
-        lines.append(
-            f"{self._prefix}{row}\t{key}\t{fp}\t{phone or _NULL}\t"
-            f"{_KIND_VALUES.get(r.phone_kind, _KIND_NONE)}\t{iso or _NULL}\t"
-            f"{birth_text or _NULL}\t1\t{extra}\t{text}\n")
-        if len(lines) >= _COPY_BLOCK:
-            self._copy.write("".join(lines))
-            lines.clear()
-        self.count += 1
-
-    def _add_pending(self, r: FrameRecord) -> None:
-        """Queue one record (engines other than PostgreSQL: executemany in chunks)."""
+    def add_chunk(self, accepted: pl.DataFrame) -> None:
+        """Write (COPY) or insert the accepted rows of one chunk."""
         b = self.batch
-        name, address, procedure = r.name, r.address or "", r.procedure or ""
-        key = stable_key(self._file_sha256, r.source_row)
-        fp = fingerprint(name, r.phone_e164, address, procedure, r.transaction_date,
-                         r.birth_year)
-        self.count += 1
-        self.pending.append({
-            "batch_id": b.id, "campaign_id": b.campaign_id, "unit_id": b.unit_id,
-            "group": b.group, "source_row": r.source_row, "stable_key": key, "fingerprint": fp,
-            "name": name, "phone": r.phone_e164,
-            "phone_kind": PHONE_KINDS.get(r.phone_kind, PhoneKind.NONE),
-            "procedure": procedure, "address": address, "position": r.position or "",
-            "workplace": r.workplace or "", "transaction_date": r.transaction_date,
-            "birth_year": r.birth_year, "transactions": 1, "extra": r.extra or None})
-        if len(self.pending) >= 5000:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            self.connection.execute(insert(FrameEntry), self.pending)
-            self.pending = []
+        frame = accepted.with_columns(
+            stable_key=_stable_keys(self._key_state, accepted["source_row"].to_list()),
+            fingerprint=_fingerprints(accepted),
+            phone_kind=pl.col("phone_kind").replace_strict(_KIND_VALUES, default=_KIND_NONE),
+            procedure=pl.col("procedure").fill_null(""),
+            address=pl.col("address").fill_null(""),
+            position=pl.col("position").fill_null(""),
+            workplace=pl.col("workplace").fill_null(""),
+        )
+        self.count += len(frame)
+        if self.postgres:
+            out = frame.select(
+                batch_id=pl.lit(b.id), campaign_id=pl.lit(b.campaign_id),
+                unit_id=pl.lit(b.unit_id), group=pl.lit(b.group.value), source_row="source_row",
+                stable_key="stable_key", fingerprint="fingerprint", phone="phone",
+                phone_kind="phone_kind", transaction_date="transaction_date",
+                birth_year="birth_year", transactions=pl.lit(1), extra="extra", name="name",
+                procedure="procedure", address="address", position="position",
+                workplace="workplace")
+            self._copy.write(out.write_csv(include_header=False))
+            return
+        rows = [{"batch_id": b.id, "campaign_id": b.campaign_id, "unit_id": b.unit_id,
+                 "group": b.group, "source_row": r["source_row"], "stable_key": r["stable_key"],
+                 "fingerprint": r["fingerprint"], "name": r["name"], "phone": r["phone"],
+                 "phone_kind": PhoneKind(r["phone_kind"]), "procedure": r["procedure"],
+                 "address": r["address"], "position": r["position"],
+                 "workplace": r["workplace"], "transaction_date": r["transaction_date"],
+                 "birth_year": r["birth_year"], "transactions": 1,
+                 "extra": json.loads(r["extra"]) if r["extra"] else None}
+                for r in frame.iter_rows(named=True)]
+        for start in range(0, len(rows), 5000):
+            self.connection.execute(insert(FrameEntry), rows[start:start + 5000])
 
     def close(self, ok: bool) -> None:
+        """End the COPY (or abort it, so that nothing of a failed import is kept)."""
         if self.postgres:
             if ok:
-                if self._lines:
-                    self._copy.write("".join(self._lines))
-                    self._lines.clear()
                 self._copy_cm.__exit__(None, None, None)
             else:
                 self._copy_cm.__exit__(RuntimeError, RuntimeError("aborted"), None)
             self._cursor.close()
-        elif ok:
-            self.flush()
 
 
-_COPY_BLOCK = 2000  # rows per copy.write (~400 KB)
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_COPY_SPECIAL = re.compile(r"[\\\n\r]").search
-_KIND_VALUES = {k: v.value for k, v in PHONE_KINDS.items()}
+_COPY_COLUMNS = ("batch_id", "campaign_id", "unit_id", '"group"', "source_row", "stable_key",
+                 "fingerprint", "phone", "phone_kind", "transaction_date", "birth_year",
+                 "transactions", "extra", "name", "procedure", "address", "position",
+                 "workplace")
+_KIND_VALUES = {k.value: v.value for k, v in PHONE_KINDS.items()}
 _KIND_NONE = PhoneKind.NONE.value
-_MASK63 = (1 << 63) - 1
-_NULL = "\\N"  # COPY text format's NULL
-_blake2b = hashlib.blake2b
+_MASK63 = np.uint64((1 << 63) - 1)
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _stable_keys(state: Any, rows: list[int]) -> pl.Series:
+    """`stable_key` of each source row (state: blake2b already fed with "<file sha>:")."""
+    digests = []
+    append = digests.append
+    for row in rows:
+        h = state.copy()
+        h.update(b"%d" % row)
+        append(h.digest())
+    return _int63(digests)
+
+
+def _fingerprints(accepted: pl.DataFrame) -> pl.Series:
+    """`fingerprint` of each row: blake2b of the same \x1f-joined text."""
+    texts = accepted.select(pl.concat_str(
+        [pl.col("name"), pl.col("phone").fill_null(""), pl.col("address").fill_null(""),
+         pl.col("procedure").fill_null(""),
+         pl.col("transaction_date").dt.to_string("%Y-%m-%d").fill_null(""),
+         pl.col("birth_year").cast(pl.String).fill_null("")],
+        separator="\x1f")).to_series().cast(pl.Binary).to_list()  # UTF-8 bytes
+    blake = hashlib.blake2b
+    return _int63([blake(t, digest_size=8).digest() for t in texts])
+
+
+def _int63(digests: list[bytes]) -> pl.Series:
+    """8-byte big-endian digests → their low 63 bits as int64, vectorised."""
+    values = np.frombuffer(b"".join(digests), dtype=">u8") & _MASK63
+    return pl.Series(values.astype(np.int64))
 
 
 def _esc(value: str | None) -> str:
@@ -404,7 +405,7 @@ def _ingest_outcome(batch: ImportBatch, source: Path | bytes, *, user: User | No
     try:
         outcome = parse_file(source, batch.filename, sheet=batch.sheet or None,
                              phone_required=cg.mode is Mode.PHONE, existing=existing,
-                             reference_year=campaign.year, on_record=writer.add,
+                             reference_year=campaign.year, on_chunk=writer.add_chunk,
                              progress=progress)
         ok = True
     finally:
@@ -442,12 +443,15 @@ def _apply_transactions(batch: ImportBatch, outcome: ParseOutcome) -> None:
             _pg_execute(
                 "UPDATE frame_entries AS fe SET transactions = v.n "
                 "FROM unnest(%s::text[], %s::int[]) AS v(phone, n) "
-                "WHERE fe.batch_id = %s AND fe.phone = v.phone",
+                "WHERE fe.campaign_id = %s AND fe.unit_id = %s AND fe.batch_id = %s "
+                "AND fe.phone = v.phone",
                 (list(outcome.transaction_counts), list(outcome.transaction_counts.values()),
-                 batch.id))
+                 batch.campaign_id, batch.unit_id, batch.id))
         else:
             connection.execute(
-                table.update().where(table.c.batch_id == batch.id,
+                table.update().where(table.c.campaign_id == batch.campaign_id,
+                                     table.c.unit_id == batch.unit_id,
+                                     table.c.batch_id == batch.id,
                                      table.c.phone == bindparam("p_phone"))
                 .values(transactions=bindparam("p_rows")),
                 [{"p_phone": phone, "p_rows": rows}

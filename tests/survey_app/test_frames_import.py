@@ -159,19 +159,19 @@ def test_crash_mid_import_leaves_nothing(client, monkeypatch):
     from survey_app.frames import services
 
     calls = {"n": 0}
-    original = services._EntryWriter.add
+    original = services._EntryWriter.add_chunk
 
-    def exploding(self, record):
+    def exploding(self, accepted):
         calls["n"] += 1
-        if calls["n"] == 3:
-            raise RuntimeError("máy chủ bị tắt giữa chừng")
-        original(self, record)
+        original(self, accepted)  # rows already sent, then the worker dies
+        raise RuntimeError("máy chủ bị tắt giữa chừng")
 
-    monkeypatch.setattr(services._EntryWriter, "add", exploding)
+    monkeypatch.setattr(services._EntryWriter, "add_chunk", exploding)
     page = client.get(r.headers["Location"]).get_data(as_text=True)
     job = client.post(f"/frames/batches/{batch.id}/confirm", data={"csrf_token": csrf_from(page)})
     assert "Lỗi" in client.get(job.headers["Location"]).get_data(as_text=True)
     db.session.expire_all()
+    assert calls["n"] == 1
     assert db.session.get(ImportBatch, batch.id).status is BatchStatus.PREVIEW
     assert db.session.scalar(select(func.count(FrameEntry.id))) == 0
 
