@@ -862,7 +862,7 @@ def _open_csv(stream: IO[bytes], head: bytes) -> Table:
         def rows_from(position: int, row: int) -> Iterator[tuple[int, list[str]]]:
             stream.seek(position)
             rest = io.TextIOWrapper(stream, encoding=encoding, newline="", errors=errors)
-            table._closers.append(_Detacher(rest))
+            table._closers.insert(0, _Detacher(rest))  # before the stream is closed
             lines = itertools.chain.from_iterable(map(_split_lines, _nfc_blocks(rest)))
             return zip(itertools.count(row), csv.reader(lines, delimiter=delimiter))
 
