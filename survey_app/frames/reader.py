@@ -980,7 +980,7 @@ def _frames_of_rows(rows: Iterator[tuple[int, list[str]]], width: int, size: int
             return
 
 
-_FRAME_BYTES = 8 << 20  # bytes of CSV per polars block (~50k rows of a transaction list)
+_FRAME_BYTES = 4 << 20  # bytes of CSV per polars block (~30k rows of a transaction list)
 
 
 def _csv_frames(stream: IO[bytes], start: int, delimiter: str, width: int, first_row: int,
@@ -1025,7 +1025,7 @@ def _csv_frames(stream: IO[bytes], start: int, delimiter: str, width: int, first
 def _polars_block(data: bytes, delimiter: str, schema: dict, lines: int) -> pl.DataFrame | None:
     """One block parsed by polars, NFC, empty cells as ""; None if polars may differ from
     `csv.reader` on it."""
-    if data.count(b"\r") != data.count(b"\r\n"):
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
         return None
     try:
         text = data.decode("utf-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -273,7 +274,7 @@ class _EntryWriter:
             # the server is still taking in the previous one.
             self._copy_cm = self._cursor.copy(
                 f"COPY frame_entries ({', '.join(_COPY_COLUMNS)}) FROM STDIN (FORMAT csv)",
-                writer=QueuedLibpqWriter(self._cursor))
+                writer=_BoundedQueuedWriter(self._cursor))
             self._copy = self._copy_cm.__enter__()
 
     def add_chunk(self, accepted: pl.DataFrame) -> None:
@@ -320,6 +321,15 @@ class _EntryWriter:
             else:
                 self._copy_cm.__exit__(RuntimeError, RuntimeError("aborted"), None)
             self._cursor.close()
+
+
+class _BoundedQueuedWriter(QueuedLibpqWriter):
+    """psycopg's queued COPY writer with a short queue: up to ~8 MB waits for the server
+    (the default queue holds up to 1024 × 128 KB, memory an import cannot spare)."""
+
+    def __init__(self, cursor: Any) -> None:
+        super().__init__(cursor)
+        self._queue = queue.Queue(maxsize=64)
 
 
 _COPY_COLUMNS = ("batch_id", "campaign_id", "unit_id", '"group"', "source_row", "stable_key",
