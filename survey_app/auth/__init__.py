@@ -13,6 +13,7 @@ from ..extensions import db
 from ..models import AuditAction, Role, User
 from ..ratelimit import enforce
 from ..services.audit import audit
+from .access import local_target
 
 bp = Blueprint("auth", __name__)
 
@@ -55,10 +56,7 @@ def login():
             login_user(user)
             audit(AuditAction.LOGIN, user=user)
             db.session.commit()
-            target = request.args.get("next", "")
-            if not target.startswith("/") or target.startswith("//"):
-                target = home_for(user)
-            return redirect(target)
+            return redirect(local_target(request.args.get("next")) or home_for(user))
         audit(AuditAction.LOGIN_FAILED, user=None)
         db.session.commit()
         flash("Tên đăng nhập hoặc mật khẩu không đúng.", "error")

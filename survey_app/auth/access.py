@@ -55,6 +55,16 @@ def check_unit(user: User, unit_id: int) -> None:
         raise NotFound("Không tìm thấy đơn vị này trong phạm vi của bạn.")
 
 
+def local_target(target: str | None) -> str | None:
+    """`target` if it is a path on this site, else None: "next" parameters must not send a
+    user to another site ("//host", "/\\host" and absolute URLs are refused)."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return None
+    if any(c in target for c in "\r\n\\"):
+        return None
+    return target
+
+
 def register_template_helpers(app: Flask) -> None:
     """Expose Role to templates so navigation can depend on it."""
 

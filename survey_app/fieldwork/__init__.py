@@ -9,7 +9,7 @@ from sqlalchemy import select
 from printing.layout import keying_codes
 
 from ..admin import visible_campaign
-from ..auth.access import check_unit, roles_required, unit_scope
+from ..auth.access import check_unit, local_target, roles_required, unit_scope
 from ..errors import Forbidden, NotFound, SurveyError
 from ..extensions import db
 from ..models import Assignment, Campaign, FrameEntry, Outcome, PaperEntry, Role, Unit
@@ -97,8 +97,8 @@ def set_outcome_view(assignment_id: int):
         message += f" Đã kích hoạt phiếu dự phòng {activated.serial}."
     flash(message, "success")
     campaign = db.session.get(Campaign, assignment.campaign_id)
-    return redirect(request.form.get("next") or url_for("fieldwork.assignments",
-                                                        key=campaign.key))
+    return redirect(local_target(request.form.get("next"))
+                    or url_for("fieldwork.assignments", key=campaign.key))
 
 
 @bp.route("/<key>/entry", methods=["GET", "POST"])

@@ -149,6 +149,30 @@ def test_refusal_activates_reserve_from_the_web(client):
     assert "Đã kích hoạt phiếu dự phòng" in client.get(r.headers["Location"]).get_data(as_text=True)
 
 
+def test_outcome_redirects_only_within_the_site(client):
+    campaign = _drawn()
+    make_user("dieutra", "enumerator", units=["X1"])
+    login(client, "dieutra", "password-123")
+    page = client.get(f"/fieldwork/{campaign.key}/assignments").get_data(as_text=True)
+    from survey_app.models import Unit
+
+    x1_id = db.session.scalar(select(Unit.id).where(Unit.code == "X1"))
+    x1 = db.session.scalars(select(Assignment).where(
+        Assignment.campaign_id == campaign.id, Assignment.active, Assignment.unit_id == x1_id,
+        Assignment.is_reserve.is_(False)).order_by(Assignment.id)).all()
+    targets = ["https://evil.example/", "//evil.example/x", "/\\evil.example", "/fieldwork/"]
+    for assignment, target in zip(x1, targets, strict=False):
+        r = client.post(f"/fieldwork/assignments/{assignment.id}/outcome",
+                        data={"csrf_token": csrf_from(page), "outcome": "non_contact",
+                              "next": target})
+        assert r.status_code == 302
+        location = r.headers["Location"]
+        if target == "/fieldwork/":
+            assert location == "/fieldwork/"
+        else:
+            assert "evil" not in location and location.endswith("/assignments")
+
+
 def test_response_rates_follow_aapor():
     counts = {Outcome.COMPLETED: 6, Outcome.PARTIAL: 2, Outcome.REFUSED: 1,
               Outcome.NON_CONTACT: 1, Outcome.ISSUED: 2, Outcome.INELIGIBLE: 3}
