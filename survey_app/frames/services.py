@@ -4,12 +4,16 @@ cancel, replace and withdraw. Files are read by the pure `reader`/`rows` modules
 from __future__ import annotations
 
 import hashlib
+import io
+import itertools
 import json
+import marshal
 import queue
-from collections.abc import Callable, Iterator
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import polars as pl
@@ -61,6 +65,59 @@ class FrameImportError(SurveyError):
     code = "frame_file"
 
 
+Issue = tuple[int, IssueSeverity, str, str]  # (source row, severity, code, message)
+
+
+class IssueLog:
+    """The issues of one pass in file order; past `limit` they wait in a temporary file, so
+    that a file with a million rejected rows costs no more memory than a small one."""
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self.limit = limit
+        self._memory: list[Issue] = []
+        self._file: IO[bytes] | None = None
+        self._spilled = 0
+
+    def extend(self, items: Iterable[Issue]) -> None:
+        """Add issues (in file order)."""
+        self._memory.extend(items)
+        if len(self._memory) >= self.limit:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the log
+            self._file.seek(0, io.SEEK_END)
+            marshal.dump([(r, s.value, c, m) for r, s, c, m in self._memory], self._file)
+            self._spilled += len(self._memory)
+            self._memory = []
+
+    def append(self, item: Issue) -> None:
+        """Add one issue."""
+        self.extend((item,))
+
+    def __len__(self) -> int:
+        return self._spilled + len(self._memory)
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def __iter__(self) -> Iterator[Issue]:
+        if self._file is not None:
+            self._file.seek(0)
+            read = 0
+            while read < self._spilled:
+                # Our own temporary file, written above: not untrusted input.
+                block = marshal.load(self._file)  # noqa: S302
+                read += len(block)
+                yield from ((r, IssueSeverity(s), c, m) for r, s, c, m in block)
+        yield from self._memory
+
+    def __getitem__(self, index: slice) -> list[Issue]:
+        return list(itertools.islice(self, index.start, index.stop, index.step))
+
+    def __del__(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
 @dataclass
 class ParseOutcome:
     """What one pass over a file found."""
@@ -69,7 +126,7 @@ class ParseOutcome:
     rejected: int = 0
     duplicates: int = 0
     warnings: int = 0
-    issues: list[tuple[int, IssueSeverity, str, str]] = field(default_factory=list)
+    issues: IssueLog = field(default_factory=IssueLog)
     preview: dict = field(default_factory=dict)
     transaction_counts: dict[str, int] = field(default_factory=dict)
     existing_hits: dict[str, int] = field(default_factory=dict)

@@ -212,3 +212,18 @@ def test_uploader_only_own_units_and_batches(client):
     login(p, "phantich", "password-123")
     assert p.get(f"/frames/{campaign.key}").status_code == 403
     assert p.get(f"/frames/batches/{batch.id}").status_code == 403
+
+
+def test_issue_log_spills_to_disk_and_keeps_file_order():
+    from survey_app.frames.services import IssueLog
+    from survey_app.models import IssueSeverity
+
+    log = IssueLog(limit=3)
+    items = [(i, IssueSeverity.WARNING if i % 2 else IssueSeverity.REJECTED, "code", f"dòng {i}")
+             for i in range(11)]
+    log.extend(items[:5])
+    for item in items[5:]:
+        log.append(item)
+    assert log._file is not None and log._spilled == 11  # all of it is on disk
+    assert list(log) == items and list(log) == items  # iterable twice
+    assert len(log) == 11 and log[:4] == items[:4] and bool(log) and not IssueLog()
