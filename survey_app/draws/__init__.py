@@ -63,7 +63,8 @@ def export(key: str, unit_id: int):
     """The sampled list of one rated unit (names and phones: never for analysts)."""
     campaign = visible_campaign(key)
     check_unit(current_user, unit_id)
-    rows = sampled_rows(campaign, unit_id=unit_id)
+    mine = current_user.id if current_user.role is Role.ENUMERATOR else None
+    rows = sampled_rows(campaign, unit_id=unit_id, enumerator_id=mine)
     db.session.commit()
     out = io.BytesIO()
     write_sampled_csv(rows, out)

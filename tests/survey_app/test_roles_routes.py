@@ -13,6 +13,7 @@ nor in `PUBLIC` fails `test_every_route_is_classified` (and is still tested stri
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -659,6 +660,17 @@ def test_enumerator_cannot_read_another_enumerators_keying_or_form(app_ctx, worl
     manifest = printed.get_data().decode("utf-8-sig")
     assert handed_serial not in manifest and handed_name not in manifest
     assert find_by_token(own.token) is not None  # not revoked by the second one's forms
+
+    # The sampled-list export (names, phones) likewise leaves the handed form out.
+    export = f"/draws/{SHARED}/units/{own.unit_id}/sample.csv"
+    sampled = second.get(export)
+    assert sampled.status_code == 200
+
+    def serials(body: bytes) -> set[str]:
+        return {row[0] for row in csv.reader(io.StringIO(body.decode("utf-8-sig")))}
+
+    assert handed_serial not in serials(sampled.get_data())
+    assert handed_serial in serials(first.get(export).get_data())
 
 
 def test_analyst_never_gets_names_or_phones(app_ctx, world):
