@@ -1,6 +1,8 @@
 """Validate the data rows of a frame list (pure, no Flask/DB).
 
-`validate_rows(table, ...)` streams one result per data row of a `Table`:
+`validate_rows(table, ...)` validates the data rows of a `Table` in blocks, as columns
+(`FrameValidator.chunks()`: accepted rows as a polars DataFrame, plus warnings and issues), or
+one result per row when iterated:
 
 - `FrameRecord` (status ACCEPTED): the cleaned person, possibly with warnings;
 - `RowIssue` with status REJECTED (a reason and a Vietnamese message), DUPLICATE (same phone
@@ -8,7 +10,7 @@
   signature footers, repeated headers, the "(1) (2) (3)" column-number row).
 
 Duplicates inside the file: the first row with a phone is kept, later rows are reported with
-`duplicate_of` = the kept row. Because results stream, the kept record has already been handed
+`duplicate_of` = the kept row. Because blocks stream, the kept record has already been handed
 out when its duplicates turn up; the validator therefore counts them in `transaction_counts`
 (phone → number of rows, for phones seen more than once), to be applied after the insert.
 Rows whose phone is already in the campaign frame (`existing_phones`) are counted in
@@ -643,7 +645,8 @@ class FrameValidator:
         issues: list[RowIssue] = []
         status_list = status.to_list()
         not_accepted = (status != 0).arg_true().to_list()
-        for i in not_accepted:
+        issue_phones = e164.gather(not_accepted).to_list() if not_accepted else []
+        for i, phone in zip(not_accepted, issue_phones, strict=True):
             reason = _REASONS[status_list[i] - 1]
             row = srcs[i]
             if reason in _SKIP_REASONS:
@@ -656,11 +659,11 @@ class FrameValidator:
                 first = duplicate_of[i]
                 issues.append(RowIssue(row, RowStatus.DUPLICATE, reason,
                                        msg[reason].format(row=first), duplicate_of=first,
-                                       phone_e164=e164[i]))
+                                       phone_e164=phone))
             elif reason is RowReason.DUPLICATE_EXISTING:
                 summary.duplicates_existing += 1
                 issues.append(RowIssue(row, RowStatus.DUPLICATE, reason, msg[reason],
-                                       phone_e164=e164[i]))
+                                       phone_e164=phone))
             else:
                 summary.rejected[reason] += 1
                 issues.append(RowIssue(row, RowStatus.REJECTED, reason, msg[reason]))
