@@ -25,16 +25,20 @@ fixes the seed is known, which is the order an auditor wants (commit to the list
 
 Speed (national case: 5 M rows, 16,605 strata)
 ----------------------------------------------
-No Python loop over rows, and no argsort over all rows: (stratum, key) pairs are packed into one
-uint64 and value-sorted (SIMD sort, several times faster than argsort); priorities are computed
-for every row in one vectorised pass; a per-stratum priority cut keeps only rows that can be
-among the first quota + reserves (about 2 % of the frame), and only those are ranked. The one
-loop over strata is the SHA-256 digests (~3 µs each), run on a second thread for big frames.
+No Python loop over rows, and no argsort over all rows. The draw itself needs no sort of the
+frame: priorities are computed for every eligible row in one vectorised pass, a per-stratum
+priority cut keeps only rows that can be among the first quota + reserves (about 2 % of the
+frame), and only those are ranked. The digests need every eligible row in (stratum, key)
+order: (stratum, key) pairs are packed into one uint64 and value-sorted (SIMD sort, several
+times faster than argsort), then each stratum is hashed (~3 µs per stratum). For big frames
+that sort-and-hash runs on two threads, each over half of the strata, while the calling thread
+draws (NumPy's sort and hashlib release the GIL).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -190,6 +194,10 @@ class DrawResult:
     reserve_keys: np.ndarray
     reserve_offsets: np.ndarray
     digests: tuple[str, ...]
+    # Position in the frame of each selected / reserve key (``draw_all``: the row that was
+    # drawn, e.g. to find its database record without searching the keys).
+    selected_rows: np.ndarray | None = None
+    reserve_rows: np.ndarray | None = None
     _index: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -258,7 +266,7 @@ class DrawResult:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class _Sorted:
-    """Eligible rows sorted by (stratum, key)."""
+    """Eligible rows of consecutive strata sorted by (stratum, key)."""
 
     keys: np.ndarray
     counts: np.ndarray  # N_h
@@ -285,24 +293,52 @@ def _offsets(counts: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sort_frame(frame: FrameColumns, n_strata: int, eligible: np.ndarray | None) -> _Sorted:
-    keys, st, fp = frame.key, frame.stratum, frame.fingerprint
+@dataclass(frozen=True, slots=True, eq=False)
+class _Rows:
+    """The eligible rows of a frame (in frame order) with their strata, checked once."""
+
+    frame: FrameColumns
+    n_strata: int
+    rows: np.ndarray  # int64 positions in the frame
+    stratum: np.ndarray  # int64 stratum of each
+    counts: np.ndarray  # N_h
+    kmin: int  # smallest and span of all the frame's keys (to pack them)
+    kspan: int
+
+
+def _eligible_rows(frame: FrameColumns, n_strata: int, eligible: np.ndarray | None) -> _Rows:
+    st = frame.stratum
     if eligible is not None:
         eligible = np.asarray(eligible, dtype=bool)
-        if eligible.shape != keys.shape:
+        if eligible.shape != frame.key.shape:
             raise SamplingError("the eligibility mask does not match the frame")
     if st.size and (int(st.min()) < 0 or int(st.max()) >= n_strata):
         raise SamplingError("a frame row points to a stratum that is not in the list")
-    b = _stratum_bits(n_strata)
+    rows = np.arange(st.size) if eligible is None else np.flatnonzero(eligible)
+    stratum = st[rows].astype(np.int64)
+    keys = frame.key
     kmin = int(keys.min()) if keys.size else 0
     kspan = int(keys.max()) - kmin if keys.size else 0
-    if fp is None and kspan < (1 << (64 - b)):
-        return _sort_packed_keys(keys, st, eligible, n_strata, b, kmin)
-    if 64 - b - max(len(frame).bit_length(), 1) >= 8:
-        return _sort_packed_rows(keys, st, fp, eligible, n_strata, b, kmin, kspan)
-    if eligible is not None:  # more than 2**40 rows: never in practice
-        keys, st = keys[eligible], st[eligible]
-        fp = None if fp is None else fp[eligible]
+    counts = np.bincount(stratum, minlength=n_strata).astype(np.int64)
+    return _Rows(frame, n_strata, rows, stratum, counts, kmin, kspan)
+
+
+def _sort_strata(el: _Rows, a: int, z: int) -> _Sorted:
+    """Eligible rows of strata a..z-1 sorted by (stratum, key), as the digests need them."""
+    if a == 0 and z == el.n_strata:
+        rows, st = el.rows, el.stratum
+    else:
+        pos = np.flatnonzero((el.stratum >= a) & (el.stratum < z))
+        rows, st = el.rows[pos], el.stratum[pos] - a
+    n_strata = z - a
+    keys, fp = el.frame.key[rows], el.frame.fingerprint
+    fp = None if fp is None else fp[rows]
+    b = _stratum_bits(n_strata)
+    if fp is None and el.kspan < (1 << (64 - b)):
+        return _sort_packed_keys(keys, st, n_strata, b, el.kmin)
+    if 64 - b - max(keys.size.bit_length(), 1) >= 8:
+        return _sort_packed_rows(keys, fp, st, n_strata, b, el.kmin, el.kspan)
+    # More than 2**40 rows: never in practice.
     order = np.lexsort((keys, st))
     sorted_keys, sorted_st = keys[order], st[order]
     if np.any((sorted_keys[1:] == sorted_keys[:-1]) & (sorted_st[1:] == sorted_st[:-1])):
@@ -312,6 +348,10 @@ def _sort_frame(frame: FrameColumns, n_strata: int, eligible: np.ndarray | None)
                    _records(sorted_keys, None if fp is None else fp[order]))
 
 
+def _sort_frame(frame: FrameColumns, n_strata: int, eligible: np.ndarray | None) -> _Sorted:
+    return _sort_strata(_eligible_rows(frame, n_strata, eligible), 0, n_strata)
+
+
 def _stratum_starts(packed: np.ndarray, n_strata: int, b: int) -> np.ndarray:
     """Offsets of each stratum in values sorted with the stratum in the top ``b`` bits."""
     bounds = np.arange(n_strata, dtype=np.uint64) << np.uint64(64 - b)
@@ -319,19 +359,12 @@ def _stratum_starts(packed: np.ndarray, n_strata: int, b: int) -> np.ndarray:
 
 
 def _sort_packed_keys(
-    keys: np.ndarray,
-    st: np.ndarray,
-    eligible: np.ndarray | None,
-    n_strata: int,
-    b: int,
-    kmin: int,
+    keys: np.ndarray, st: np.ndarray, n_strata: int, b: int, kmin: int
 ) -> _Sorted:
     """Keys spanning less than 2**(64 − b): sort (stratum | key − min) values, nothing else."""
     packed = st.astype(np.uint64)
     packed <<= np.uint64(64 - b)
     packed |= (keys - np.int64(kmin)).view(np.uint64)
-    if eligible is not None:
-        packed = packed[eligible]
     packed.sort()  # a SIMD value sort: several times faster than argsort
     if packed.size > 1 and bool(np.any(packed[1:] == packed[:-1])):
         raise SamplingError("duplicate frame keys within a stratum")
@@ -344,31 +377,30 @@ def _sort_packed_keys(
 
 def _sort_packed_rows(
     keys: np.ndarray,
-    st: np.ndarray,
     fp: np.ndarray | None,
-    eligible: np.ndarray | None,
+    st: np.ndarray,
     n_strata: int,
     b: int,
     kmin: int,
     kspan: int,
 ) -> _Sorted:
-    """Wide keys (63-bit hashes) or fingerprints: sort (stratum | key prefix | row) values.
+    """Wide keys (63-bit hashes) or fingerprints: sort (stratum | key prefix | position)
+    values.
 
-    The row index comes back out of each sorted value, so the sort yields the permutation
+    The position comes back out of each sorted value, so the sort yields the permutation
     without an argsort. Keys sharing their prefix within a stratum (rare) are put in full-key
     order afterwards, on those rows only.
     """
     i_bits = max(keys.size.bit_length(), 1)
     room = 64 - b - i_bits
     shift = max(kspan.bit_length() - room, 0)
-    rows = np.arange(keys.size) if eligible is None else np.flatnonzero(eligible)
-    v = st[rows].astype(np.uint64)
+    v = st.astype(np.uint64)
     v <<= np.uint64(64 - b)
-    prefix = (keys[rows] - np.int64(kmin)).view(np.uint64)
+    prefix = (keys - np.int64(kmin)).view(np.uint64)
     prefix >>= np.uint64(shift)
     prefix <<= np.uint64(i_bits)
     v |= prefix
-    v |= rows.view(np.uint64)
+    v |= np.arange(keys.size, dtype=np.uint64)
     v.sort()
     perm = (v & np.uint64((1 << i_bits) - 1)).view(np.int64)
     tie = (v[1:] ^ v[:-1]) < np.uint64(1 << i_bits)  # same (stratum | key prefix)
@@ -378,11 +410,11 @@ def _sort_packed_rows(
         tied = np.zeros(v.size, dtype=bool)
         tied[1:] = tie
         tied[:-1] |= tie
-        pos = np.flatnonzero(tied)
-        run = np.cumsum(np.concatenate(([True], ~tie)))[pos]
-        sub = perm[pos]
+        at = np.flatnonzero(tied)
+        run = np.cumsum(np.concatenate(([True], ~tie)))[at]
+        sub = perm[at]
         sub = sub[np.lexsort((keys[sub], run))]
-        perm[pos] = sub
+        perm[at] = sub
         full = keys[sub]
         if np.any((full[1:] == full[:-1]) & (run[1:] == run[:-1])):
             raise SamplingError("duplicate frame keys within a stratum")
@@ -390,11 +422,10 @@ def _sort_packed_rows(
     if fp is None:
         sorted_keys = keys[perm]
         return _Sorted(sorted_keys, np.diff(starts), starts, sorted_keys)
-    # One random gather of 16-byte (key, fingerprint) rows costs half of two separate ones.
+    # One random gather of 16-byte (key, fingerprint) items costs half of two separate ones.
     pairs = np.empty((keys.size, 2), dtype=np.int64)
     pairs[:, 0] = keys
     pairs[:, 1] = fp
-    # Gather whole 16-byte rows as opaque items: 2-D fancy indexing is ten times slower.
     pairs = pairs.view("V16").reshape(-1)[perm].view(np.int64).reshape(-1, 2)
     return _Sorted(np.ascontiguousarray(pairs[:, 0]), np.diff(starts), starts, pairs)
 
@@ -405,15 +436,26 @@ def _digests(specs: Sequence[StratumSpec], srt: _Sorted) -> tuple[str, ...]:
     width = 8 * (1 if records.ndim == 1 else records.shape[1])
     view = memoryview(records.view(np.uint8).reshape(-1))
     flag = b"\x00" if records.ndim == 1 else b"\x01"
-    sha256 = hashlib.sha256
+    # The loop holds the GIL between hash updates: keep it to the bare calls (the common
+    # prefix hashed once and copied, headers built beforehand, hex conversion at the end).
+    base = hashlib.sha256(DIGEST_VERSION)
+    counts = np.diff(srt.starts).astype("<u8").tobytes()
+    headers = [spec.key.encode("utf-8") + b"\n" + counts[8 * h : 8 * h + 8] + flag
+               for h, spec in enumerate(specs)]
     out = []
-    for h, spec in enumerate(specs):
-        a, z = starts[h], starts[h + 1]
-        d = sha256(DIGEST_VERSION)
-        d.update(spec.key.encode("utf-8") + b"\n" + (z - a).to_bytes(8, "little") + flag)
-        d.update(view[width * a : width * z])
-        out.append(d.hexdigest())
-    return tuple(out)
+    for h, header in enumerate(headers):
+        d = base.copy()
+        d.update(header)
+        d.update(view[width * starts[h] : width * starts[h + 1]])
+        out.append(d.digest())
+    text = b"".join(out).hex()
+    return tuple(text[64 * h : 64 * h + 64] for h in range(len(out)))
+
+
+def _sorted_digests(specs: Sequence[StratumSpec], el: _Rows, a: int, z: int
+                    ) -> tuple[str, ...]:
+    """Digests of strata a..z-1 (one unit of work for a thread)."""
+    return _digests(specs[a:z], _sort_strata(el, a, z))
 
 
 def frame_digests(
@@ -421,7 +463,12 @@ def frame_digests(
 ) -> tuple[str, ...]:
     """Digest of each stratum's eligible frame, computable before the seed is known."""
     specs = _check_strata(strata)
-    return _digests(specs, _sort_frame(frame, len(specs), eligible))
+    el = _eligible_rows(frame, len(specs), eligible)
+    if el.rows.size < _THREADED_FROM:
+        return _sorted_digests(specs, el, 0, len(specs))
+    with ThreadPoolExecutor(max_workers=_PARTS) as pool:
+        parts = [pool.submit(_sorted_digests, specs, el, a, z) for a, z in _parts(el)]
+        return tuple(d for part in parts for d in part.result())
 
 
 def _stratum_seeds(seed: int, specs: Sequence[StratumSpec]) -> np.ndarray:
@@ -431,14 +478,22 @@ def _stratum_seeds(seed: int, specs: Sequence[StratumSpec]) -> np.ndarray:
     return np.frombuffer(raw, dtype=">u8").astype(np.uint64)
 
 
-_THREADED_DIGESTS_FROM = 500_000  # rows; below this a thread costs more than it saves
+_THREADED_FROM = 500_000  # eligible rows; below this threads cost more than they save
+_PARTS = 2  # groups of strata sorted and hashed on their own thread
 _Z = 4.0  # candidate margin in standard deviations (see _candidates)
 
 
+def _parts(el: _Rows) -> list[tuple[int, int]]:
+    """Consecutive ranges of strata holding about the same number of eligible rows."""
+    bounds = np.searchsorted(np.cumsum(el.counts), el.rows.size * np.arange(1, _PARTS) / _PARTS)
+    edges = [0, *sorted({int(x) + 1 for x in bounds if 0 <= x < el.n_strata - 1}), el.n_strata]
+    return list(itertools.pairwise(edges))
+
+
 def _candidates(
-    prio: np.ndarray, srt: _Sorted, n_take: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rows that may be among the first ``n_take`` of their stratum, and their counts.
+    prio: np.ndarray, st: np.ndarray, counts: np.ndarray, n_take: np.ndarray
+) -> np.ndarray:
+    """Rows (positions in ``prio``) that may be among the first ``n_take`` of their stratum.
 
     A stratum's priorities are i.i.d. uniform on [0, 2**64), so keeping those below
     (n_take + Z·√n_take + Z)/N_h of the range keeps n_take + Z·√n_take + Z rows on average and
@@ -446,51 +501,37 @@ def _candidates(
     is large) keep all their rows. The cut only decides which rows are looked at: the result
     is exactly the first n_take by priority either way.
     """
-    counts = srt.counts
     frac = np.divide(n_take + _Z * np.sqrt(n_take) + _Z, counts, out=np.ones(counts.size),
                      where=counts > 0)
     whole = frac > 0.5
     cut = (np.minimum(frac, 0.5) * 2.0**64).astype(np.uint64)
     cut[whole] = np.uint64(2**64 - 1)
     cut[n_take == 0] = 0  # a row with priority 0 may stay a candidate; rank removes it
-    keep = prio <= np.repeat(cut, counts)
+    keep = prio <= cut[st]
     cand = np.flatnonzero(keep)
-    c_count = np.diff(np.searchsorted(cand, srt.starts))
-    short = np.flatnonzero(c_count < n_take)
-    if short.size:
-        for h in short.tolist():
-            keep[srt.starts[h] : srt.starts[h + 1]] = True
+    short = np.bincount(st[cand], minlength=counts.size) < n_take
+    if short.any():
+        keep |= short[st]
         cand = np.flatnonzero(keep)
-        c_count = np.diff(np.searchsorted(cand, srt.starts))
-    return cand, c_count
+    return cand
 
 
-def _rank_candidates(
-    cand: np.ndarray, c_count: np.ndarray, prio: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Order candidates by (stratum, priority); return the order and each one's stratum."""
-    n_strata = c_count.size
-    c_start = _offsets(c_count)
-    c_st = np.repeat(np.arange(n_strata, dtype=np.int64), c_count)
-    p = prio[cand]
+def _rank_candidates(c_st: np.ndarray, p: np.ndarray, n_strata: int) -> np.ndarray:
+    """Order of candidates by (stratum, priority)."""
     b = _stratum_bits(n_strata)
-    i_bits = max(int(c_count.max()).bit_length(), 1) if c_count.size else 1
+    i_bits = max(c_st.size.bit_length(), 1)
     p_bits = 64 - b - i_bits
     if p_bits >= 24:
-        # Value sort of (stratum | truncated priority | index in stratum): the index comes back
-        # out of the sorted value, so no argsort is needed. Equal truncated priorities are
-        # astronomically rare; if they happen the exact lexsort below decides.
-        local = np.arange(cand.size, dtype=np.int64) - c_start[c_st]
+        # Value sort of (stratum | truncated priority | candidate): the candidate comes back
+        # out of the sorted value, so no argsort is needed. Equal truncated priorities within
+        # a stratum are rare (~1e-4 per national draw); then the exact lexsort below decides.
         v = c_st.astype(np.uint64) << np.uint64(64 - b)
         v |= (p >> np.uint64(64 - p_bits)) << np.uint64(i_bits)
-        v |= local.view(np.uint64)
+        v |= np.arange(c_st.size, dtype=np.uint64)
         v.sort()
         if not np.any((v[1:] >> np.uint64(i_bits)) == (v[:-1] >> np.uint64(i_bits))):
-            s = (v >> np.uint64(64 - b)).astype(np.int64)
-            idx = (v & np.uint64((1 << i_bits) - 1)).astype(np.int64)
-            return c_start[s] + idx, s
-    order = np.lexsort((p, c_st))
-    return order, c_st[order]
+            return (v & np.uint64((1 << i_bits) - 1)).astype(np.int64)
+    return np.lexsort((p, c_st))
 
 
 def draw_all(
@@ -508,42 +549,51 @@ def draw_all(
     specs = _check_strata(strata)
     n_strata = len(specs)
     seeds = _stratum_seeds(seed, specs)
-    srt = _sort_frame(frame, n_strata, eligible)
+    el = _eligible_rows(frame, n_strata, eligible)
     quota = np.array([s.quota for s in specs], dtype=np.int64)
-    n_sel = np.minimum(quota, srt.counts)
-    n_take = np.minimum(quota + np.array([s.reserves for s in specs], np.int64), srt.counts)
+    n_sel = np.minimum(quota, el.counts)
+    n_take = np.minimum(quota + np.array([s.reserves for s in specs], np.int64), el.counts)
 
-    if srt.keys.size >= _THREADED_DIGESTS_FROM:
-        # Hashing (hashlib releases the GIL) overlaps the NumPy ranking below on a second core.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(_digests, specs, srt)
-            drawn = _rank(srt, seeds, n_sel, n_take)
-            digests = pending.result()
+    if el.rows.size >= _THREADED_FROM:
+        # The digests need every eligible row sorted by (stratum, key); the draw does not (it
+        # ranks a few candidates per stratum), so the sort and hashing of each group of strata
+        # run on their own thread (NumPy's sort and hashlib release the GIL) while this one
+        # draws.
+        with ThreadPoolExecutor(max_workers=_PARTS) as pool:
+            parts = [pool.submit(_sorted_digests, specs, el, a, z) for a, z in _parts(el)]
+            drawn = _rank(el, seeds, n_sel, n_take)
+            digests = tuple(d for part in parts for d in part.result())
     else:
-        drawn = _rank(srt, seeds, n_sel, n_take)
-        digests = _digests(specs, srt)
+        drawn = _rank(el, seeds, n_sel, n_take)
+        digests = _sorted_digests(specs, el, 0, n_strata)
     selected, reserves = drawn
     return DrawResult(
         seed=int(seed),
         strata=specs,
-        eligible=srt.counts,
-        selected_keys=selected,
+        eligible=el.counts,
+        selected_keys=frame.key[selected],
         selected_offsets=_offsets(n_sel),
-        reserve_keys=reserves,
+        reserve_keys=frame.key[reserves],
         reserve_offsets=_offsets(n_take - n_sel),
         digests=digests,
+        selected_rows=selected,
+        reserve_rows=reserves,
     )
 
 
 def _rank(
-    srt: _Sorted, seeds: np.ndarray, n_sel: np.ndarray, n_take: np.ndarray
+    el: _Rows, seeds: np.ndarray, n_sel: np.ndarray, n_take: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Selected and reserve keys of all strata, grouped by stratum, each in draw order."""
-    prio = priorities(srt.keys, np.repeat(seeds, srt.counts))
-    cand, c_count = _candidates(prio, srt, n_take)
-    order, c_st = _rank_candidates(cand, c_count, prio)
-    ranked = cand[order]
-    rank = np.arange(ranked.size, dtype=np.int64) - _offsets(c_count)[c_st]
-    in_sample = rank < n_sel[c_st]
-    in_reserve = ~in_sample & (rank < n_take[c_st])
-    return srt.keys[ranked[in_sample]], srt.keys[ranked[in_reserve]]
+    """Frame rows of the selected and reserve people, grouped by stratum, in draw order."""
+    st = el.stratum
+    keys = el.frame.key[el.rows]
+    prio = priorities(keys, seeds[st])
+    cand = _candidates(prio, st, el.counts, n_take)
+    c_st = st[cand]
+    order = _rank_candidates(c_st, prio[cand], el.n_strata)
+    ranked, r_st = cand[order], c_st[order]
+    c_count = np.bincount(c_st, minlength=el.n_strata)
+    rank = np.arange(ranked.size, dtype=np.int64) - _offsets(c_count)[r_st]
+    in_sample = rank < n_sel[r_st]
+    in_reserve = ~in_sample & (rank < n_take[r_st])
+    return el.rows[ranked[in_sample]], el.rows[ranked[in_reserve]]

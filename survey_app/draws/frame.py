@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
-from sqlalchemy import Select, select
+from sqlalchemy import Select, String, select, type_coerce
 
 from questionnaires.model import FrameScope, RespondentGroup
 from sampling import FrameColumns, StratumSpec
@@ -41,11 +41,23 @@ def phone_digits(e164: str | None) -> int:
     return int(e164[1:]) if e164 else 0
 
 
+class StratumRow(NamedTuple):
+    """What the draw needs of a stratum (a plain row: a national campaign has 16,605)."""
+
+    id: int
+    unit_id: int
+    group: RespondentGroup
+    quota: int
+    reserves: int
+    eligible_count: int | None  # figures of the last draw (verification)
+    frame_digest: str | None
+
+
 @dataclass
 class CampaignFrame:
-    """A campaign's frame as columns, with the strata it is drawn for."""
+    """A campaign's frame as columns, with the strata it is drawn for (in id order)."""
 
-    strata: list[Stratum]
+    strata: list[StratumRow]
     specs: list[StratumSpec]
     frame: FrameColumns
     entry_ids: np.ndarray  # frame_entries.id aligned with frame rows
@@ -57,17 +69,27 @@ def stratum_key(unit: Unit, group: RespondentGroup) -> str:
     return f"{unit.scheme}:{unit.code}|{group.value}"
 
 
+def _as_text(column: Any) -> Any:
+    """An enum column read as its plain stored string (SQLAlchemy's enum conversion costs
+    ~5 µs per value; the callers map the 16,605 values themselves)."""
+    return type_coerce(column, String).label(column.key)
+
+
 @dataclass
 class _Entries:
-    """Active frame entries as columns, one element per entry (before strata expansion)."""
+    """Active frame entries as columns, one element per entry (before strata expansion).
+
+    The unit and group are the entry's import batch's (the entry's own columns are copies of
+    them, written by the import), on every engine.
+    """
 
     id: np.ndarray  # int64
     unit_id: np.ndarray  # int64
-    group: np.ndarray  # int64 position in RespondentGroup, -1 = unknown
+    group: np.ndarray  # int64 position in RespondentGroup, -1 = unknown or inactive: not drawn
     key: np.ndarray  # int64 stable_key
     phone: np.ndarray  # int64 E.164 digits, 0 = none
     date: np.ndarray  # int64 days since 1970-01-01, NaT's int64 = none
-    birth_year: np.ndarray  # int64, 0 = unknown
+    birth_year: np.ndarray  # int32 or int64, 0 = unknown
     fingerprint: np.ndarray  # int64
 
 
@@ -84,7 +106,7 @@ def _active_entries_select(columns: list) -> Select:
 
 def _read_entries_select(campaign_id: int, recompute_fingerprints: bool) -> _Entries:
     """Any engine: an ORM select, rows converted in Python (SQLite, and verification)."""
-    columns = [FrameEntry.id, FrameEntry.unit_id, FrameEntry.group, FrameEntry.stable_key,
+    columns = [FrameEntry.id, ImportBatch.unit_id, ImportBatch.group, FrameEntry.stable_key,
                FrameEntry.phone, FrameEntry.transaction_date, FrameEntry.birth_year,
                FrameEntry.fingerprint]
     if recompute_fingerprints:
@@ -105,47 +127,80 @@ def _read_entries_select(campaign_id: int, recompute_fingerprints: bool) -> _Ent
         phone=np.array([phone_digits(r.phone) for r in rows], dtype=np.int64),
         date=np.array([(r.transaction_date - _EPOCH).days if r.transaction_date else _NAT
                        for r in rows], dtype=np.int64),
-        birth_year=np.array([r.birth_year or 0 for r in rows], dtype=np.int64),
+        birth_year=np.array([r.birth_year or 0 for r in rows], dtype=np.int32),
         fingerprint=np.array(fps, dtype=np.int64),
     )
 
 
-# PostgreSQL path. The server's per-row work (expressions, one send call per field) and the
-# client's per-message work dominate a 5 M-row read, so the select is kept to six NOT NULL
-# int8 fields, several values packed per field with integer arithmetic:
-#   id << 32 | unit_id         (both int4 ids, non-negative)
+# PostgreSQL path. The server's per-row work dominates a 5 M-row read: its scan and
+# expressions cost ~0.6 s, and turning each value into bytes (one send-function call and
+# allocation per value) ~0.1 µs more per value, so the select is kept to five NOT NULL int8
+# values with several fields packed per value by integer arithmetic:
+#   id << 32 | batch_id        (both int4 ids, non-negative)
 #   stable_key, fingerprint
 #   phone digits               (E.164 cast directly: int8 input accepts the leading '+')
 #   days << 32 | birth_year    (days since 1970 as int4, -2**31 = no date; birth int4)
-#   batch_id << 8 | group      (group position in RespondentGroup, 255 = unknown)
-# The active-batch filter is applied in NumPy on batch_id (no join on the server).
-# Binary COPY layout: 19-byte header (signature, flags, extension length), then per row an
-# int16 field count and per field an int32 length + big-endian value, then an int16 -1 trailer.
-_COPY_FIELDS = ("id_unit", "key", "fingerprint", "phone", "date_birth", "batch_group")
+# The unit and group come from the batch (one small query), and so does the active-batch
+# filter, applied in NumPy: no join and no per-row CASE on the server (the group column was
+# ~0.4 s of it).
+#
+# The rows come back as ONE value: string_agg of each row's five big-endian int8 (40 bytes).
+# A binary COPY sends a message per row, which cost the client ~0.5 µs each (2.5 s of CPU for
+# 5 M rows, on a machine whose two cores the server also needs) and the server ~0.2 µs more
+# per row than the aggregate. A value is limited to 1 GB (~26 M rows): a bigger frame falls
+# back to the COPY. Binary COPY layout: 19-byte header (signature, flags, extension length),
+# then per row an int16 field count and per field an int32 length + big-endian value, then an
+# int16 -1 trailer.
+_NO_DATE = -(2**31)  # below PostgreSQL's smallest date (4713 BC): never a real day number
+_PACKED_VALUES = (
+    "(id::int8 << 32) | batch_id",
+    "stable_key",
+    "fingerprint",
+    "COALESCE(NULLIF(phone, '')::int8, 0)",
+    f"(COALESCE(transaction_date - DATE '1970-01-01', {_NO_DATE})::int8 << 32) "
+    "| (COALESCE(birth_year, 0)::int8 & 4294967295)",
+)
+_COPY_FIELDS = ("id_batch", "key", "fingerprint", "phone", "date_birth")
 _COPY_ROW = np.dtype([("n", ">i2")] + [
     item for name in _COPY_FIELDS for item in ((f"{name}_len", ">i4"), (name, ">i8"))])
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00"
 _COPY_HEADER_SIZE = 19
 _COPY_TRAILER = b"\xff\xff"
-_NO_DATE = -(2**31)  # below PostgreSQL's smallest date (4713 BC): never a real day number
-# Frequent groups first: CASE stops at the first match.
-_CASE_ORDER = (RespondentGroup.CITIZEN, RespondentGroup.BUSINESS, RespondentGroup.CIVIL_SERVANT,
-               RespondentGroup.HDND_DELEGATE, RespondentGroup.LEADER)
+_DENSE_BATCH_IDS = 1 << 24  # batch ids below this are looked up in a table, else searched
+
+
+def _aggregate_entries_query() -> str:
+    packed = " || ".join(f"int8send({value})" for value in _PACKED_VALUES)
+    return (f"SELECT string_agg({packed}, ''::bytea) "
+            f"FROM {FrameEntry.__tablename__} WHERE campaign_id = %s")
 
 
 def _copy_entries_query(campaign_id: int) -> str:
-    order = [*_CASE_ORDER, *(g for g in _GROUPS if g not in _CASE_ORDER)]
-    groups = " ".join(f"WHEN '{g.value}' THEN {_GROUPS.index(g)}" for g in order)
-    # Only ints and enum values are inlined (no user data in the statement).
-    return (
-        f"COPY (SELECT (id::int8 << 32) | unit_id, stable_key::int8, fingerprint::int8, "
-        f"COALESCE(NULLIF(phone, '')::int8, 0), "
-        f"(COALESCE(transaction_date - DATE '1970-01-01', {_NO_DATE})::int8 << 32) "
-        f"| (COALESCE(birth_year, 0)::int8 & 4294967295), "
-        f"(batch_id::int8 << 8) | (CASE \"group\" {groups} ELSE 255 END) "
-        f"FROM {FrameEntry.__tablename__} WHERE campaign_id = {int(campaign_id)}) "
-        f"TO STDOUT (FORMAT binary)"
-    )
+    # Only an int is inlined (no user data in the statement).
+    return (f"COPY (SELECT {', '.join(_PACKED_VALUES)} FROM {FrameEntry.__tablename__} "
+            f"WHERE campaign_id = {int(campaign_id)}) TO STDOUT (FORMAT binary)")
+
+
+def _read_packed(campaign_id: int) -> list[np.ndarray]:
+    """The five packed int64 columns of a campaign's frame entries (any row order)."""
+    from psycopg.errors import OutOfMemory, ProgramLimitExceeded
+
+    try:
+        with db.session.begin_nested():  # a failed aggregate leaves the transaction usable
+            # connection() opens the savepoint (the session would only do it on first use).
+            raw = db.session.connection().connection.driver_connection
+            with raw.cursor(binary=True) as cursor:
+                data = cursor.execute(_aggregate_entries_query(), (int(campaign_id),)
+                                      ).fetchone()[0] or b""
+    except (ProgramLimitExceeded, OutOfMemory):  # more than ~26 M rows: one message per row
+        raw = db.session.connection().connection.driver_connection
+        rows = _parse_binary_copy(_read_copy_stream(raw, _copy_entries_query(campaign_id)))
+        return [rows[name].astype(np.int64) for name in _COPY_FIELDS]
+    width = len(_PACKED_VALUES)
+    if len(data) % (8 * width):
+        raise RuntimeError("unexpected length of the packed frame")
+    packed = np.frombuffer(data, dtype=">i8").reshape(-1, width)
+    return [packed[:, k].astype(np.int64) for k in range(width)]
 
 
 def _read_copy_stream(raw: Any, query: str) -> bytearray:
@@ -179,31 +234,42 @@ def _read_copy_stream(raw: Any, query: str) -> bytearray:
     return buffer
 
 
-def _read_entries_copy(campaign_id: int) -> _Entries:
-    """PostgreSQL: binary COPY over the session's own connection, parsed by NumPy."""
-    raw = db.session.connection().connection.driver_connection
-    rows = _parse_binary_copy(_read_copy_stream(raw, _copy_entries_query(campaign_id)))
-    active = np.array(db.session.scalars(select(ImportBatch.id).where(
-        ImportBatch.campaign_id == campaign_id, ImportBatch.status == BatchStatus.ACTIVE
-    )).all() or [0], dtype=np.int64)
-    batch_group = rows["batch_group"].astype(np.int64)
-    batch = batch_group >> 8
-    table = np.zeros(max(int(active.max()), int(batch.max(initial=0))) + 1, dtype=bool)
-    table[active] = True
-    keep = np.flatnonzero(table[batch]) if rows.size else np.zeros(0, np.int64)
-    rows = rows[keep]
-    group = (batch_group[keep] & 255).astype(np.int64)
-    group[group == 255] = -1
-    id_unit = rows["id_unit"].astype(np.int64)
-    date_birth = rows["date_birth"].astype(np.int64)
+def _read_entries_postgres(campaign_id: int) -> _Entries:
+    """PostgreSQL: packed int8 values over the session's own connection, parsed by NumPy."""
+    # Active batches first, entries second: a batch activated in between only adds entries
+    # that are then skipped (as if read a moment earlier), never a list half read.
+    batches = db.session.execute(
+        select(ImportBatch.id, ImportBatch.unit_id, _as_text(ImportBatch.group))
+        .where(ImportBatch.campaign_id == campaign_id,
+               ImportBatch.status == BatchStatus.ACTIVE)).all()
+    id_batch, key, fp, phone, date_birth = _read_packed(campaign_id)
+    # Entries of inactive batches stay, with group -1, so that strata expansion drops them
+    # (no extra gather of every column here).
+    slot = _batch_slots(id_batch & 0xFFFFFFFF, np.array([b.id for b in batches], np.int64))
+    group_code = {g.value: i for i, g in enumerate(_GROUPS)}
+    unit = np.array([b.unit_id for b in batches] + [-1], dtype=np.int64)
+    group = np.array([group_code.get(b.group, -1) for b in batches] + [-1], dtype=np.int64)
     days = date_birth >> 32
     return _Entries(
-        id=id_unit >> 32, unit_id=id_unit & 0xFFFFFFFF, group=group,
-        key=rows["key"].astype(np.int64), phone=rows["phone"].astype(np.int64),
-        date=np.where(days == _NO_DATE, _NAT, days),
-        birth_year=(date_birth & 0xFFFFFFFF).astype(np.uint32).view(np.int32).astype(np.int64),
-        fingerprint=rows["fingerprint"].astype(np.int64),
+        id=id_batch >> 32, unit_id=unit[slot], group=group[slot],  # slot -1: the last, -1
+        key=key, phone=phone, date=np.where(days == _NO_DATE, _NAT, days),
+        birth_year=(date_birth & 0xFFFFFFFF).astype(np.uint32).view(np.int32),
+        fingerprint=fp,
     )
+
+
+def _batch_slots(batch: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """Position of each row's batch in `active`, -1 for a batch that is not active."""
+    if batch.size == 0 or active.size == 0:
+        return np.full(batch.size, -1, dtype=np.int64)
+    top = max(int(batch.max()), int(active.max()))
+    if top < _DENSE_BATCH_IDS:
+        table = np.full(top + 1, -1, dtype=np.int64)
+        table[active] = np.arange(active.size)
+        return table[batch]
+    order = np.argsort(active)
+    at = np.minimum(np.searchsorted(active[order], batch), active.size - 1)
+    return np.where(active[order][at] == batch, order[at], -1)
 
 
 def _parse_binary_copy(buffer: bytes | bytearray) -> np.ndarray:
@@ -224,11 +290,11 @@ def _parse_binary_copy(buffer: bytes | bytearray) -> np.ndarray:
 
 def _read_entries(campaign_id: int, recompute_fingerprints: bool) -> _Entries:
     if db.session.get_bind().dialect.name == "postgresql" and not recompute_fingerprints:
-        return _read_entries_copy(campaign_id)
+        return _read_entries_postgres(campaign_id)
     return _read_entries_select(campaign_id, recompute_fingerprints)
 
 
-def _expand_to_strata(entries: _Entries, strata: list[Stratum],
+def _expand_to_strata(entries: _Entries, strata: list[StratumRow],
                       scope: dict[RespondentGroup, FrameScope]) -> tuple[np.ndarray, np.ndarray]:
     """(entry positions, stratum index) of every frame row.
 
@@ -240,15 +306,21 @@ def _expand_to_strata(entries: _Entries, strata: list[Stratum],
         return np.zeros(0, np.int64), np.zeros(0, np.int32)
     s_unit = np.array([s.unit_id for s in strata], dtype=np.int64)
     s_group = np.array([_GROUPS.index(s.group) for s in strata], dtype=np.int64)
-    # Dense (unit, group) -> stratum table, bounded by the largest unit id of the strata.
+    # Dense (unit + 1, group + 1) -> stratum table, bounded by the largest unit id of the
+    # strata; row 0 / column 0 (unit or group -1) and the last row (a unit above) hold -1.
     width = int(s_unit.max()) + 1
-    table = np.full(width * n_groups, -1, dtype=np.int64)
-    table[s_unit * n_groups + s_group] = np.arange(len(strata))
-    valid = (entries.unit_id >= 0) & (entries.unit_id < width) & (entries.group >= 0)
-    cell = np.where(valid, entries.unit_id * n_groups + entries.group, 0)
-    own = np.where(valid, table[cell], -1)
-    # Strata of each group, grouped by group in stratum order, for SHARED groups.
+    table = np.full((width + 2) * (n_groups + 1), -1, dtype=np.int64)
+    table[(s_unit + 1) * (n_groups + 1) + s_group + 1] = np.arange(len(strata))
+    cell = np.clip(entries.unit_id, -1, width) + 1
+    cell *= n_groups + 1
+    cell += entries.group
+    cell += 1
+    own = table[cell]
     shared = np.array([scope.get(g) is FrameScope.SHARED for g in _GROUPS], dtype=bool)
+    if not shared.any():
+        row = np.flatnonzero(own >= 0)
+        return row, own[row].astype(np.int32)
+    # Strata of each group, grouped by group in stratum order, for SHARED groups.
     by_group = np.argsort(s_group, kind="stable")
     group_start = np.searchsorted(s_group[by_group], np.arange(n_groups + 1))
     group_size = np.diff(group_start)
@@ -272,14 +344,20 @@ def load_campaign_frame(campaign: Campaign, *, recompute_fingerprints: bool = Fa
     Rows of a SHARED group's list belong to every stratum of that group, so they appear once
     per stratum. With `recompute_fingerprints` the fingerprint is computed from the stored
     content instead of read (verification: detects rows edited after the draw). PostgreSQL
-    reads the entries with a binary COPY (5 M rows in seconds); other engines with a select.
+    reads the entries as packed binary values (5 M rows in seconds); other engines with a
+    select.
     """
-    strata = list(db.session.scalars(
-        select(Stratum).where(Stratum.campaign_id == campaign.id).order_by(Stratum.id)))
-    units = {u.id: u for u in db.session.scalars(
-        select(Unit).where(Unit.id.in_({s.unit_id for s in strata})))}
-    specs = [StratumSpec(stratum_key(units[s.unit_id], s.group), s.quota, s.reserves)
-             for s in strata]
+    rows = db.session.execute(
+        select(Stratum.id, Stratum.unit_id, _as_text(Stratum.group), Stratum.quota,
+               Stratum.reserves, Stratum.eligible_count, Stratum.frame_digest, Unit.scheme,
+               Unit.code)
+        .join(Unit, Unit.id == Stratum.unit_id)
+        .where(Stratum.campaign_id == campaign.id).order_by(Stratum.id)).all()
+    by_value = {g.value: g for g in RespondentGroup}
+    strata = [StratumRow(sid, unit_id, by_value[group], quota, reserves, eligible, digest)
+              for sid, unit_id, group, quota, reserves, eligible, digest, scheme, code in rows]
+    specs = [StratumSpec(f"{scheme}:{code}|{group}", quota, reserves)  # = stratum_key
+             for _, _, group, quota, reserves, _, _, scheme, code in rows]
     scope = {g.group: g.frame_scope for g in db.session.scalars(
         select(CampaignGroup).where(CampaignGroup.campaign_id == campaign.id))}
 
@@ -288,7 +366,7 @@ def load_campaign_frame(campaign: Campaign, *, recompute_fingerprints: bool = Fa
     date = entries.date[row].view("datetime64[D]")  # the NaT sentinel is NaT's int64
     frame = FrameColumns(
         key=entries.key[row], stratum=strat, phone=entries.phone[row], transaction_date=date,
-        birth_year=entries.birth_year[row].astype(np.int32),
+        birth_year=entries.birth_year[row],
         fingerprint=entries.fingerprint[row],
     )
     counts = np.bincount(frame.stratum, minlength=len(strata)) if len(strata) else np.zeros(0)

@@ -137,44 +137,48 @@ def fieldwork_started(campaign: Campaign) -> bool:
     return bool(moved or answered)
 
 
-def _serials(campaign_id: int, stratum_ids: np.ndarray, orders: np.ndarray) -> list[str]:
-    """`<campaign>-<stratum>-<draw order>` (printed on the forms; unique)."""
-    return [f"{campaign_id}-{s}-{o:03d}"
-            for s, o in zip(stratum_ids.tolist(), orders.tolist(), strict=True)]
+def _serials(campaign_id: int, stratum_ids: np.ndarray, orders: np.ndarray) -> np.ndarray:
+    """`<campaign>-<stratum>-<draw order>` (printed on the forms; unique), as a NumPy bytes
+    array built column-wise, the same text as f"{campaign_id}-{stratum_id}-{order:03d}"."""
+    prefix = np.frombuffer(f"{int(campaign_id)}-".encode(), dtype=np.uint8)
+    s_used, s_digits = _decimal(np.asarray(stratum_ids, np.int64), 1)
+    o_used, o_digits = _decimal(np.asarray(orders, np.int64), 3)
+    n = s_digits.shape[0]
+    dash = np.full((n, 1), ord("-"), dtype=np.uint8)
+    # Fixed columns (prefix, stratum right-aligned, dash, order right-aligned), then the
+    # used bytes of each row moved to its start.
+    text = np.hstack([np.broadcast_to(prefix, (n, prefix.size)), s_digits, dash, o_digits])
+    used = np.hstack([np.ones((n, prefix.size), bool), s_used, np.ones((n, 1), bool), o_used])
+    width = text.shape[1]
+    length = used.sum(axis=1)
+    start = np.cumsum(length) - length
+    at = np.arange(int(length.sum())) - np.repeat(start, length)
+    out = np.zeros(n * width, dtype=np.uint8)
+    out[np.repeat(np.arange(n) * width, length) + at] = text[used]
+    return out.view(f"S{width}")
 
 
-def _entry_ids(cf: CampaignFrame, strata: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    """frame_entries.id of drawn (stratum index, key) pairs, vectorised.
-
-    A bitmap of the drawn keys' low bits keeps the few candidate frame rows (one cheap gather
-    over the frame instead of a dict of 5 M keys or a sort); those are matched exactly on
-    (stratum, key) packed into one sortable int64.
-    """
-    if keys.size == 0:
-        return np.zeros(0, np.int64)
-    frame_keys = cf.frame.key
-    bits = min(max((keys.size * 32).bit_length(), 16), 26)  # ≤ 3 % false candidates
-    low = np.int64((1 << bits) - 1)
-    seen = np.zeros(1 << bits, dtype=bool)
-    seen[keys & low] = True
-    cand = np.flatnonzero(seen[frame_keys & low])
-    uniq = np.unique(keys)
-    rank = np.minimum(np.searchsorted(uniq, frame_keys[cand]), uniq.size - 1)
-    hit = uniq[rank] == frame_keys[cand]
-    cand, rank = cand[hit], rank[hit]
-    packed = cf.frame.stratum[cand].astype(np.int64) * uniq.size + rank
-    order = np.argsort(packed)
-    packed = packed[order]
-    wanted = strata.astype(np.int64) * uniq.size + np.searchsorted(uniq, keys)
-    at = np.minimum(np.searchsorted(packed, wanted), packed.size - 1)
-    if packed.size == 0 or not np.array_equal(packed[at], wanted):
-        raise SurveyError("Mẫu đã chọn không khớp với danh sách (lỗi nội bộ).", status=500)
-    return cf.entry_ids[cand[order[at]]]
+def _decimal(values: np.ndarray, min_width: int) -> tuple[np.ndarray, np.ndarray]:
+    """ASCII digits of non-negative ints right-aligned in a (rows, widest) matrix, and which
+    of them each number uses (its digits, zero-padded to `min_width`)."""
+    if values.size and int(values.min()) < 0:
+        raise ValueError("negative numbers have no serial")
+    widest = max(len(str(int(values.max()))) if values.size else 1, min_width)
+    digits = np.empty((values.size, widest), dtype=np.uint8)
+    rest = values.copy()
+    for k in range(widest - 1, -1, -1):
+        digits[:, k] = rest % 10 + ord("0")
+        rest //= 10
+    length = np.full(values.size, min_width, dtype=np.int64)
+    for k in range(min_width, widest):
+        length[values >= 10**k] = k + 1
+    return np.arange(widest) >= widest - length[:, None], digits
 
 
 def _write_assignments(campaign: Campaign, cf: CampaignFrame, result: DrawResult,
                        modes: dict[RespondentGroup, Mode]) -> int:
-    """Insert the main sample then the reserves of every stratum, in draw order, column-wise."""
+    """Insert the main sample then the reserves of every stratum, in draw order, column-wise
+    (PostgreSQL: one binary COPY built with NumPy, no Python object per row but the serial)."""
     n_sel = result.n_selected
     n_res = np.diff(result.reserve_offsets)
     sel_st, res_st = result.selected_strata, result.reserve_strata
@@ -182,16 +186,17 @@ def _write_assignments(campaign: Campaign, cf: CampaignFrame, result: DrawResult
     st = np.concatenate([sel_st, res_st]).astype(np.int64)
     order = np.argsort(st, kind="stable")
     st = st[order]
-    keys = np.concatenate([result.selected_keys, result.reserve_keys])[order]
+    # draw_all returns the frame row of every drawn key: its frame_entries.id is at hand.
+    entry_ids = cf.entry_ids[np.concatenate([result.selected_rows, result.reserve_rows])[order]]
     is_reserve = (order >= sel_st.size)
     starts = np.concatenate([[0], np.cumsum(n_sel + n_res)[:-1]]).astype(np.int64)
     draw_order = np.arange(st.size, dtype=np.int64) - starts[st] + 1
-    entry_ids = _entry_ids(cf, st, keys)
 
     stratum_ids = np.array([s.id for s in cf.strata], dtype=np.int64)
     unit_ids = np.array([s.unit_id for s in cf.strata], dtype=np.int64)
-    groups = np.array([s.group for s in cf.strata] or [None], dtype=object)
-    stratum_modes = np.array([modes[s.group] for s in cf.strata] or [None], dtype=object)
+    # Text columns as NumPy bytes arrays (one value per stratum, spread to rows by index).
+    groups = np.array([s.group.value.encode() for s in cf.strata] or [b""])
+    stratum_modes = np.array([modes[s.group].value.encode() for s in cf.strata] or [b""])
     now = utcnow()
     sid = stratum_ids[st]
     from ..services.bulk import bulk_insert_columns
@@ -200,17 +205,20 @@ def _write_assignments(campaign: Campaign, cf: CampaignFrame, result: DrawResult
         "campaign_id": campaign.id,
         "stratum_id": sid,
         "unit_id": unit_ids[st],
-        "group": groups[st].tolist(),
-        "mode": stratum_modes[st].tolist(),
+        "group": groups[st],
+        "mode": stratum_modes[st],
         "updated_at": now,
         "frame_entry_id": entry_ids,
         "draw_order": draw_order,
         "is_reserve": is_reserve,
         "active": ~is_reserve,
-        "outcome": [Outcome.RESERVE if r else Outcome.PENDING for r in is_reserve.tolist()],
+        "outcome": np.where(is_reserve, Outcome.RESERVE.value.encode(),
+                            Outcome.PENDING.value.encode()),
         "weight": result.weights[st],
         "serial": _serials(campaign.id, sid, draw_order),
-        "activated_at": [None if r else now for r in is_reserve.tolist()],
+        # Main sample active from the draw; reserves (NaT = NULL) when activated.
+        "activated_at": np.where(is_reserve, np.datetime64("NaT", "us"),
+                                 np.datetime64(now.replace(tzinfo=None), "us")),
     })
 
 
@@ -224,9 +232,10 @@ def _delete_previous_draw(campaign: Campaign) -> None:
 _STRATUM_FIGURES = ("frame_count", "eligible_count", "drawn_count", "shortfall", "frame_digest")
 
 
-def _update_strata(strata: list[Stratum], values: dict[str, list], now: dt.datetime) -> None:
+def _update_strata(strata: list, values: dict[str, list], now: dt.datetime) -> None:
     """Store the draw's figures on every stratum with one statement (not one per stratum),
-    and give the loaded objects the same values as already-committed state."""
+    and give Stratum objects already loaded in the session the same values as committed
+    state (the draw itself reads strata as plain rows)."""
     if not strata:
         return
     ids = [s.id for s in strata]
@@ -247,10 +256,18 @@ def _update_strata(strata: list[Stratum], values: dict[str, list], now: dt.datet
         db.session.execute(stmt, [
             {"_id": sid, "_drawn_at": now, **{f"_{c}": values[c][h] for c in _STRATUM_FIGURES}}
             for h, sid in enumerate(ids)])
-    for h, stratum in enumerate(strata):
+    position = {sid: h for h, sid in enumerate(ids)}
+    loaded = [(obj, position[key[1][0]]) for key, obj in list(db.session.identity_map.items())
+              if key[0] is Stratum and key[1][0] in position]
+    for stratum, h in loaded:
         for c in _STRATUM_FIGURES:
             set_committed_value(stratum, c, values[c][h])
         set_committed_value(stratum, "drawn_at", now)
+
+
+def _has_strata(campaign: Campaign) -> bool:
+    return db.session.scalar(
+        select(Stratum.id).where(Stratum.campaign_id == campaign.id).limit(1)) is not None
 
 
 def draw_campaign(campaign: Campaign, *, public_value: str | None = None,
@@ -265,9 +282,16 @@ def draw_campaign(campaign: Campaign, *, public_value: str | None = None,
         raise DrawRefused("Đã bắt đầu điều tra (có phiếu đã phát hoặc đã có trả lời): không "
                           "được chọn mẫu lại. Chỉ quản trị viên được buộc chọn lại, "
                           "có ghi nhật ký.")
-    if not campaign.strata:
+    if not _has_strata(campaign):
         raise DrawRefused("Chiến dịch chưa có tầng mẫu nào (đơn vị × nhóm).")
     seed_value, public = _seed(campaign, public_value, seed)
+    # Batches used by a draw can no longer be replaced or withdrawn. Marked before the frame
+    # is read: the update locks these rows until commit, so a replacement or withdrawal
+    # committing meanwhile cannot change which lists this draw reads.
+    db.session.execute(update(ImportBatch).where(
+        ImportBatch.campaign_id == campaign.id, ImportBatch.status == BatchStatus.ACTIVE,
+        ImportBatch.used_by_draw.is_(False),  # a redraw rewrites nothing
+    ).values(used_by_draw=True))
     cf = load_campaign_frame(campaign)
     eligible, reason = eligibility_mask(campaign, cf)
     result = draw_all(cf.frame, cf.specs, seed_value, eligible)
@@ -292,10 +316,6 @@ def draw_campaign(campaign: Campaign, *, public_value: str | None = None,
                 "drawn": values["drawn_count"][h], "reserves": n_reserves[h],
                 "shortfall": values["shortfall"][h], "digest": values["frame_digest"][h],
                 "excluded": by_stratum[h]} for h, stratum in enumerate(cf.strata)]
-    # Batches used by a draw can no longer be replaced or withdrawn.
-    db.session.execute(update(ImportBatch).where(
-        ImportBatch.campaign_id == campaign.id, ImportBatch.status == BatchStatus.ACTIVE
-    ).values(used_by_draw=True))
     campaign.seed = seed_value
     draw = Draw(campaign_id=campaign.id, seed=seed_value, public_value=public, method=METHOD,
                 forced=bool(started and force), created_by_id=user.id if user else None,
@@ -316,10 +336,10 @@ def _reason_counts(reason: np.ndarray, cf: CampaignFrame) -> list[dict[str, int]
     width = len(ExclusionReason) + 1
     counts = np.bincount(cf.frame.stratum.astype(np.int64) * width + reason,
                          minlength=len(cf.strata) * width).reshape(len(cf.strata), width)
-    for h in range(len(cf.strata)):
-        for r in ExclusionReason:
-            if counts[h, r.value]:
-                out[h][r.name.lower()] = int(counts[h, r.value])
+    names = {r.value: r.name.lower() for r in ExclusionReason}
+    counts[:, 0] = 0  # eligible rows
+    for h, r in zip(*np.nonzero(counts), strict=True):  # only the reasons that occur
+        out[h][names[int(r)]] = int(counts[h, r])
     return out
 
 

@@ -97,7 +97,10 @@ class Stratum(db.Model):
     """A rated unit × respondent group with its quota; records the last draw's figures."""
 
     __tablename__ = "strata"
-    __table_args__ = (UniqueConstraint("campaign_id", "group", "unit_id"),)
+    # Every draw rewrites the figures of all strata (16,605 rows nationally) in one UPDATE:
+    # half-empty pages let PostgreSQL update in place (HOT, no index entries), 3-4x cheaper.
+    __table_args__ = (UniqueConstraint("campaign_id", "group", "unit_id"),
+                      {"postgresql_with": {"fillfactor": 50}})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(

@@ -67,13 +67,22 @@ class Assignment(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
-    stratum_id: Mapped[int] = mapped_column(ForeignKey("strata.id", ondelete="CASCADE"))
-    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))  # rated unit
+    # No foreign keys on campaign_id, stratum_id, unit_id, frame_entry_id. A national draw
+    # writes ~270,000 rows in one COPY and PostgreSQL checks every foreign key with one query
+    # and one row lock per row: ~5 µs per key and row, and the locks on scattered frame_entries
+    # rows dirtied ~1 GB of their pages; together 3/4 of the draw's time. The draw
+    # (survey_app/draws/services.py) is the only writer of these columns and takes them, in
+    # the same transaction, from the campaign, its strata (campaign_id and unit_id are the
+    # stratum's) and the frame entries it has just read. The application never deletes any
+    # of those rows (lists are withdrawn or replaced by status, and a batch used by a draw can
+    # be neither; a campaign purge de-identifies rows and keeps them), so the former ON DELETE
+    # CASCADE / SET NULL never ran; removing a campaign by hand must delete its assignments
+    # (and their tokens) first.
+    campaign_id: Mapped[int]
+    stratum_id: Mapped[int]
+    unit_id: Mapped[int]  # rated unit
     group: Mapped[RespondentGroup] = mapped_column(enum_column(RespondentGroup))
-    frame_entry_id: Mapped[int | None] = mapped_column(
-        ForeignKey("frame_entries.id", ondelete="SET NULL")
-    )
+    frame_entry_id: Mapped[int | None]
     draw_order: Mapped[int]  # 1..quota main sample, then quota+1.. reserves
     is_reserve: Mapped[bool] = mapped_column(default=False)
     active: Mapped[bool] = mapped_column(default=False)  # main sample or activated reserve
@@ -87,7 +96,9 @@ class Assignment(db.Model):
     activated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    entry: Mapped[FrameEntry | None] = relationship()
+    entry: Mapped[FrameEntry | None] = relationship(
+        primaryjoin="foreign(Assignment.frame_entry_id) == FrameEntry.id"
+    )
 
 
 class AccessToken(db.Model):

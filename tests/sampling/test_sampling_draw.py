@@ -189,12 +189,10 @@ def test_candidate_fallback_gives_the_exact_draw(monkeypatch):
 
 def test_ranking_with_truncated_priority_ties_is_exact():
     # Two candidates whose priorities agree on the top bits: the exact fallback must order them.
-    prio = np.array([5, (7 << 40) | 2, (7 << 40) | 1, 3], dtype=np.uint64)
-    cand = np.arange(4)
-    c_count = np.array([4])
-    order, strata = _rank_candidates(cand, c_count, prio)
-    assert cand[order].tolist() == [3, 0, 2, 1]
-    assert strata.tolist() == [0, 0, 0, 0]
+    prio = np.array([5, (7 << 40) | 2, (7 << 40) | 1, 3, 9], dtype=np.uint64)
+    strata = np.array([0, 0, 0, 0, 1])
+    order = _rank_candidates(strata, prio, 2)
+    assert order.tolist() == [3, 0, 2, 1, 4]
 
 
 def _first_position_counts(draws: np.ndarray, n: int) -> np.ndarray:
@@ -251,8 +249,15 @@ def test_threaded_digests_give_the_same_result(monkeypatch):
     frame = make_frame([300, 20, 800], rng)
     specs = [StratumSpec(f"h{h}", 12, 4) for h in range(3)]
     plain = draw_all(frame, specs, 4)
-    monkeypatch.setattr(draw_module, "_THREADED_DIGESTS_FROM", 0)
+    monkeypatch.setattr(draw_module, "_THREADED_FROM", 0)
     assert_same(plain, draw_all(frame, specs, 4))
+    monkeypatch.setattr(draw_module, "_PARTS", 3)  # parts of one stratum each
+    threaded = draw_all(frame, specs, 4)
+    assert_same(plain, threaded)
+    assert draw_module.frame_digests(frame, specs) == plain.digests
+    # The frame rows of the drawn people are returned too.
+    assert np.array_equal(frame.key[threaded.selected_rows], plain.selected_keys)
+    assert np.array_equal(frame.key[plain.reserve_rows], plain.reserve_keys)
 
 
 @pytest.mark.parametrize("with_fingerprint", [False, True])

@@ -202,3 +202,124 @@ def test_sample_is_pinned_across_engines(app_ctx):
 PINNED_X1 = [("citizen", 12), ("citizen", 13), ("citizen", 8), ("citizen", 11),
              ("citizen", 14), ("citizen", 9), ("civil_servant", 4), ("civil_servant", 3),
              ("civil_servant", 2)]
+
+
+def test_bulk_insert_columns_round_trip(app_ctx):
+    """Every column form the draw uses comes back as written (binary COPY on PostgreSQL,
+    executemany elsewhere): scalars, arrays, lists with NULLs, bytes arrays, NaT, enums."""
+    import numpy as np
+
+    from questionnaires.model import Mode
+    from survey_app.draws.services import _serials
+    from survey_app.services.bulk import bulk_insert_columns
+
+    campaign = make_campaign(units=("X1",), quota=3, reserves=1)
+    stratum = db.session.scalar(select(Stratum).where(Stratum.group == "citizen"))
+    now = dt.datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=dt.UTC)
+    orders = np.array([1, 2, 1000])
+    serials = _serials(campaign.id, np.full(3, stratum.id), orders)
+    assert [s.decode() for s in serials] == [f"{campaign.id}-{stratum.id}-{o:03d}"
+                                             for o in orders]
+    written = bulk_insert_columns(Assignment.__table__, {
+        "campaign_id": campaign.id,
+        "stratum_id": np.full(3, stratum.id),
+        "unit_id": [stratum.unit_id] * 3,
+        "group": np.array([b"citizen"] * 3),
+        "mode": Mode.PHONE,
+        "frame_entry_id": [None, 7, 8],
+        "draw_order": orders,
+        "is_reserve": np.array([False, True, False]),
+        "active": [True, False, True],
+        "outcome": np.array(["pending", "reserve", "pending"], dtype=object),
+        "weight": np.array([1.5, 0.0, 2.25]),
+        "serial": serials,
+        "activated_at": np.array([now.replace(tzinfo=None), "NaT", now.replace(tzinfo=None)],
+                                 dtype="datetime64[us]"),
+        "updated_at": now,
+        "issued_at": [None, now, None],
+        "issued_mode": None,
+    })
+    db.session.commit()
+    assert written == 3
+    rows = list(db.session.scalars(select(Assignment).order_by(Assignment.draw_order)))
+    assert [(a.frame_entry_id, a.draw_order, a.is_reserve, a.active, a.outcome, a.weight,
+             a.serial, a.mode, a.group.value, a.issued_mode) for a in rows] == [
+        (None, 1, False, True, Outcome.PENDING, 1.5, serials[0].decode(), Mode.PHONE,
+         "citizen", None),
+        (7, 2, True, False, Outcome.RESERVE, 0.0, serials[1].decode(), Mode.PHONE,
+         "citizen", None),
+        (8, 1000, False, True, Outcome.PENDING, 2.25, serials[2].decode(), Mode.PHONE,
+         "citizen", None)]
+    as_utc = [None if t is None else t.astimezone(dt.UTC) for t in
+              (rows[0].activated_at, rows[1].activated_at, rows[1].issued_at,
+               rows[2].updated_at)]
+    assert as_utc == [now, None, now, now]
+
+
+def test_postgres_frame_read_falls_back_to_copy(app_ctx, monkeypatch):
+    """PostgreSQL reads the frame as one aggregated value; when the server refuses it (a frame
+    beyond the 1 GB value limit) the per-row COPY gives the same frame and the same sample."""
+    import numpy as np
+    import pytest
+
+    from survey_app.draws import frame as frame_module
+    from survey_app.draws.frame import load_campaign_frame
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL read path")
+    campaign = _setup()
+    fast = load_campaign_frame(campaign)
+    # array_fill refuses this size before allocating anything (SQLSTATE 54000).
+    monkeypatch.setattr(frame_module, "_aggregate_entries_query",
+                        lambda: "SELECT array_fill(0, ARRAY[%s::int * 0 + 200000000])")
+    slow = load_campaign_frame(campaign)
+    assert len(fast.frame) == len(slow.frame) == 2 * (20 + 3)
+    for name in ("key", "stratum", "phone", "transaction_date", "birth_year", "fingerprint"):
+        assert np.array_equal(getattr(fast.frame, name), getattr(slow.frame, name))
+    assert np.array_equal(fast.entry_ids, slow.entry_ids)
+    draw_campaign(campaign)
+    db.session.commit()
+    assert [(g.value, r) for g, r, _ in db.session.execute(
+        select(Stratum.group, FrameEntry.source_row, Assignment.draw_order)
+        .join(Stratum, Stratum.id == Assignment.stratum_id)
+        .join(FrameEntry, FrameEntry.id == Assignment.frame_entry_id)
+        .join(Unit, Unit.id == Assignment.unit_id)
+        .where(Unit.code == "X1").order_by(Stratum.group, Assignment.draw_order))] == PINNED_X1
+
+
+def test_shared_list_is_drawn_separately_for_every_unit(app_ctx):
+    """A SHARED group's list (here uploaded once, under X1) is the frame of that group's
+    stratum in every rated unit; inactive (replaced) lists are not drawn from."""
+    from questionnaires.model import FrameScope, GroupPlan, Mode, RespondentGroup
+    from survey_app.models import BatchStatus, ImportBatch
+
+    campaign = make_campaign(units=("X1", "X2", "X3"), groups=(
+        GroupPlan(RespondentGroup.CITIZEN, "sipas-citizen@2026.1", Mode.PHONE, 2, 1),
+        GroupPlan(RespondentGroup.HDND_DELEGATE, "par-hdnd@2026.1", Mode.ENUMERATOR, 3, 2,
+                  frame_scope=FrameScope.SHARED)))
+    make_frame(campaign, "X2", "citizen", 5)
+    shared = make_frame(campaign, "X1", "hdnd_delegate", 12, phones=False)
+    old = make_frame(campaign, "X1", "hdnd_delegate", 4, phones=False, file_sha="a" * 64)
+    old.status = BatchStatus.REPLACED
+    db.session.commit()
+    record = draw_campaign(campaign)
+    db.session.commit()
+    by_key = {s["key"]: s for s in record.summary["strata"]}
+    for code in ("X1", "X2", "X3"):
+        assert (by_key[f"custom:{code}|hdnd_delegate"]["frame"],
+                by_key[f"custom:{code}|hdnd_delegate"]["drawn"]) == (12, 3)
+    assert by_key["custom:X2|citizen"]["frame"] == 5
+    assert by_key["custom:X1|citizen"]["frame"] == by_key["custom:X3|citizen"]["frame"] == 0
+    rows = db.session.execute(
+        select(Assignment.stratum_id, Assignment.frame_entry_id, FrameEntry.batch_id)
+        .join(FrameEntry, FrameEntry.id == Assignment.frame_entry_id)
+        .where(Assignment.group == RespondentGroup.HDND_DELEGATE)).all()
+    assert len(rows) == 3 * (3 + 2)
+    assert {r.batch_id for r in rows} == {shared.id}
+    picks = {}
+    for r in rows:
+        picks.setdefault(r.stratum_id, []).append(r.frame_entry_id)
+    assert all(len(set(p)) == 5 for p in picks.values())
+    assert len({tuple(p) for p in picks.values()}) == 3  # independent draws per unit
+    assert db.session.get(ImportBatch, shared.id).used_by_draw
+    assert not db.session.get(ImportBatch, old.id).used_by_draw

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: c5e9db7ffdc8
+Revision ID: 0b2c994c71da
 Revises: 
-Create Date: 2026-11-23 12:22:34.155461
+Create Date: 2026-11-23 14:15:10.856672
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = 'c5e9db7ffdc8'
+revision = '0b2c994c71da'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -43,6 +43,43 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_campaigns')),
     sa.UniqueConstraint('key', name=op.f('uq_campaigns_key'))
     )
+    op.create_table('frame_entries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('batch_id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('unit_id', sa.Integer(), nullable=False),
+    sa.Column('group', sa.Enum('hdnd_delegate', 'leader', 'civil_servant', 'citizen', 'business', name='respondentgroup', native_enum=False, length=32), nullable=False),
+    sa.Column('source_row', sa.Integer(), nullable=False),
+    sa.Column('stable_key', sa.BigInteger(), nullable=False),
+    sa.Column('fingerprint', sa.BigInteger(), nullable=False),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('phone', sa.String(length=20), nullable=True),
+    sa.Column('phone_kind', sa.Enum('mobile', 'landline', 'none', name='phonekind', native_enum=False, length=32), nullable=False),
+    sa.Column('procedure', sa.Text(), nullable=False),
+    sa.Column('address', sa.Text(), nullable=False),
+    sa.Column('position', sa.String(length=255), nullable=False),
+    sa.Column('workplace', sa.String(length=255), nullable=False),
+    sa.Column('transaction_date', sa.Date(), nullable=True),
+    sa.Column('birth_year', sa.Integer(), nullable=True),
+    sa.Column('transactions', sa.Integer(), nullable=False),
+    sa.Column('extra', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_frame_entries'))
+    )
+    with op.batch_alter_table('frame_entries', schema=None) as batch_op:
+        batch_op.create_index('ix_frame_entries_campaign_unit_batch', ['campaign_id', 'unit_id', 'batch_id'], unique=False)
+
+    op.create_table('import_issues',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('batch_id', sa.Integer(), nullable=False),
+    sa.Column('source_row', sa.Integer(), nullable=False),
+    sa.Column('severity', sa.Enum('rejected', 'duplicate', 'warning', name='issueseverity', native_enum=False, length=32), nullable=False),
+    sa.Column('code', sa.String(length=48), nullable=False),
+    sa.Column('message', sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_import_issues'))
+    )
+    with op.batch_alter_table('import_issues', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_import_issues_batch_id'), ['batch_id'], unique=False)
+
     op.create_table('rate_limit_hits',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('key', sa.String(length=128), nullable=False),
@@ -78,6 +115,33 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('username', name=op.f('uq_users_username'))
     )
+    op.create_table('assignments',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('stratum_id', sa.Integer(), nullable=False),
+    sa.Column('unit_id', sa.Integer(), nullable=False),
+    sa.Column('group', sa.Enum('hdnd_delegate', 'leader', 'civil_servant', 'citizen', 'business', name='respondentgroup', native_enum=False, length=32), nullable=False),
+    sa.Column('frame_entry_id', sa.Integer(), nullable=True),
+    sa.Column('draw_order', sa.Integer(), nullable=False),
+    sa.Column('is_reserve', sa.Boolean(), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('mode', sa.Enum('postal', 'enumerator', 'phone', name='mode', native_enum=False, length=32), nullable=False),
+    sa.Column('outcome', sa.Enum('reserve', 'pending', 'issued', 'delivered', 'completed', 'partial', 'refused', 'non_contact', 'ineligible', 'returned_blank', name='outcome', native_enum=False, length=32), nullable=False),
+    sa.Column('weight', sa.Float(), nullable=False),
+    sa.Column('serial', sa.String(length=32), nullable=False),
+    sa.Column('enumerator_id', sa.Integer(), nullable=True),
+    sa.Column('issued_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('issued_mode', sa.Enum('postal', 'enumerator', 'phone', name='mode', native_enum=False, length=32), nullable=True),
+    sa.Column('activated_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['enumerator_id'], ['users.id'], name=op.f('fk_assignments_enumerator_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_assignments')),
+    sa.UniqueConstraint('serial', name=op.f('uq_assignments_serial')),
+    sa.UniqueConstraint('stratum_id', 'draw_order', name=op.f('uq_assignments_stratum_id_draw_order'))
+    )
+    with op.batch_alter_table('assignments', schema=None) as batch_op:
+        batch_op.create_index('ix_assignments_campaign_outcome', ['campaign_id', 'outcome'], unique=False)
+
     op.create_table('audit_log',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
@@ -239,7 +303,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_strata_campaign_id_campaigns'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['unit_id'], ['units.id'], name=op.f('fk_strata_unit_id_units')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_strata')),
-    sa.UniqueConstraint('campaign_id', 'group', 'unit_id', name=op.f('uq_strata_campaign_id_group_unit_id'))
+    sa.UniqueConstraint('campaign_id', 'group', 'unit_id', name=op.f('uq_strata_campaign_id_group_unit_id')),
+    postgresql_with={'fillfactor': 50}
     )
     with op.batch_alter_table('strata', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_strata_campaign_id'), ['campaign_id'], unique=False)
@@ -252,86 +317,6 @@ def upgrade():
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_user_units_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', 'unit_id', name=op.f('pk_user_units'))
     )
-    op.create_table('answers',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('response_id', sa.Integer(), nullable=False),
-    sa.Column('question_id', sa.String(length=64), nullable=False),
-    sa.Column('value', sa.Text(), nullable=False),
-    sa.ForeignKeyConstraint(['response_id'], ['responses.id'], name=op.f('fk_answers_response_id_responses'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_answers')),
-    sa.UniqueConstraint('response_id', 'question_id', name=op.f('uq_answers_response_id_question_id'))
-    )
-    op.create_table('frame_entries',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('batch_id', sa.Integer(), nullable=False),
-    sa.Column('campaign_id', sa.Integer(), nullable=False),
-    sa.Column('unit_id', sa.Integer(), nullable=False),
-    sa.Column('group', sa.Enum('hdnd_delegate', 'leader', 'civil_servant', 'citizen', 'business', name='respondentgroup', native_enum=False, length=32), nullable=False),
-    sa.Column('source_row', sa.Integer(), nullable=False),
-    sa.Column('stable_key', sa.BigInteger(), nullable=False),
-    sa.Column('fingerprint', sa.BigInteger(), nullable=False),
-    sa.Column('name', sa.String(length=255), nullable=False),
-    sa.Column('phone', sa.String(length=20), nullable=True),
-    sa.Column('phone_kind', sa.Enum('mobile', 'landline', 'none', name='phonekind', native_enum=False, length=32), nullable=False),
-    sa.Column('procedure', sa.Text(), nullable=False),
-    sa.Column('address', sa.Text(), nullable=False),
-    sa.Column('position', sa.String(length=255), nullable=False),
-    sa.Column('workplace', sa.String(length=255), nullable=False),
-    sa.Column('transaction_date', sa.Date(), nullable=True),
-    sa.Column('birth_year', sa.Integer(), nullable=True),
-    sa.Column('transactions', sa.Integer(), nullable=False),
-    sa.Column('extra', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
-    sa.ForeignKeyConstraint(['batch_id'], ['import_batches.id'], name=op.f('fk_frame_entries_batch_id_import_batches'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_frame_entries'))
-    )
-    with op.batch_alter_table('frame_entries', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_frame_entries_batch_id'), ['batch_id'], unique=False)
-        batch_op.create_index('ix_frame_entries_stratum', ['campaign_id', 'group', 'unit_id'], unique=False)
-
-    op.create_table('import_issues',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('batch_id', sa.Integer(), nullable=False),
-    sa.Column('source_row', sa.Integer(), nullable=False),
-    sa.Column('severity', sa.Enum('rejected', 'duplicate', 'warning', name='issueseverity', native_enum=False, length=32), nullable=False),
-    sa.Column('code', sa.String(length=48), nullable=False),
-    sa.Column('message', sa.Text(), nullable=False),
-    sa.ForeignKeyConstraint(['batch_id'], ['import_batches.id'], name=op.f('fk_import_issues_batch_id_import_batches'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_import_issues'))
-    )
-    with op.batch_alter_table('import_issues', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_import_issues_batch_id'), ['batch_id'], unique=False)
-
-    op.create_table('assignments',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('campaign_id', sa.Integer(), nullable=False),
-    sa.Column('stratum_id', sa.Integer(), nullable=False),
-    sa.Column('unit_id', sa.Integer(), nullable=False),
-    sa.Column('group', sa.Enum('hdnd_delegate', 'leader', 'civil_servant', 'citizen', 'business', name='respondentgroup', native_enum=False, length=32), nullable=False),
-    sa.Column('frame_entry_id', sa.Integer(), nullable=True),
-    sa.Column('draw_order', sa.Integer(), nullable=False),
-    sa.Column('is_reserve', sa.Boolean(), nullable=False),
-    sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('mode', sa.Enum('postal', 'enumerator', 'phone', name='mode', native_enum=False, length=32), nullable=False),
-    sa.Column('outcome', sa.Enum('reserve', 'pending', 'issued', 'delivered', 'completed', 'partial', 'refused', 'non_contact', 'ineligible', 'returned_blank', name='outcome', native_enum=False, length=32), nullable=False),
-    sa.Column('weight', sa.Float(), nullable=False),
-    sa.Column('serial', sa.String(length=32), nullable=False),
-    sa.Column('enumerator_id', sa.Integer(), nullable=True),
-    sa.Column('issued_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('issued_mode', sa.Enum('postal', 'enumerator', 'phone', name='mode', native_enum=False, length=32), nullable=True),
-    sa.Column('activated_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_assignments_campaign_id_campaigns'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['enumerator_id'], ['users.id'], name=op.f('fk_assignments_enumerator_id_users')),
-    sa.ForeignKeyConstraint(['frame_entry_id'], ['frame_entries.id'], name=op.f('fk_assignments_frame_entry_id_frame_entries'), ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['stratum_id'], ['strata.id'], name=op.f('fk_assignments_stratum_id_strata'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['unit_id'], ['units.id'], name=op.f('fk_assignments_unit_id_units')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_assignments')),
-    sa.UniqueConstraint('serial', name=op.f('uq_assignments_serial')),
-    sa.UniqueConstraint('stratum_id', 'draw_order', name=op.f('uq_assignments_stratum_id_draw_order'))
-    )
-    with op.batch_alter_table('assignments', schema=None) as batch_op:
-        batch_op.create_index('ix_assignments_campaign_outcome', ['campaign_id', 'outcome'], unique=False)
-
     op.create_table('access_tokens',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('assignment_id', sa.Integer(), nullable=True),
@@ -356,6 +341,15 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_access_tokens_assignment_id'), ['assignment_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_access_tokens_serial'), ['serial'], unique=False)
 
+    op.create_table('answers',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('response_id', sa.Integer(), nullable=False),
+    sa.Column('question_id', sa.String(length=64), nullable=False),
+    sa.Column('value', sa.Text(), nullable=False),
+    sa.ForeignKeyConstraint(['response_id'], ['responses.id'], name=op.f('fk_answers_response_id_responses'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_answers')),
+    sa.UniqueConstraint('response_id', 'question_id', name=op.f('uq_answers_response_id_question_id'))
+    )
     op.create_table('paper_entries',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('assignment_id', sa.Integer(), nullable=False),
@@ -398,25 +392,12 @@ def downgrade():
     op.drop_table('form_drafts')
     op.drop_table('response_links')
     op.drop_table('paper_entries')
+    op.drop_table('answers')
     with op.batch_alter_table('access_tokens', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_access_tokens_serial'))
         batch_op.drop_index(batch_op.f('ix_access_tokens_assignment_id'))
 
     op.drop_table('access_tokens')
-    with op.batch_alter_table('assignments', schema=None) as batch_op:
-        batch_op.drop_index('ix_assignments_campaign_outcome')
-
-    op.drop_table('assignments')
-    with op.batch_alter_table('import_issues', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_import_issues_batch_id'))
-
-    op.drop_table('import_issues')
-    with op.batch_alter_table('frame_entries', schema=None) as batch_op:
-        batch_op.drop_index('ix_frame_entries_stratum')
-        batch_op.drop_index(batch_op.f('ix_frame_entries_batch_id'))
-
-    op.drop_table('frame_entries')
-    op.drop_table('answers')
     op.drop_table('user_units')
     with op.batch_alter_table('strata', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_strata_unit_id'))
@@ -449,11 +430,23 @@ def downgrade():
     op.drop_table('campaign_groups')
     op.drop_table('background_jobs')
     op.drop_table('audit_log')
+    with op.batch_alter_table('assignments', schema=None) as batch_op:
+        batch_op.drop_index('ix_assignments_campaign_outcome')
+
+    op.drop_table('assignments')
     op.drop_table('users')
     with op.batch_alter_table('units', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_units_parent_id'))
 
     op.drop_table('units')
     op.drop_table('rate_limit_hits')
+    with op.batch_alter_table('import_issues', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_import_issues_batch_id'))
+
+    op.drop_table('import_issues')
+    with op.batch_alter_table('frame_entries', schema=None) as batch_op:
+        batch_op.drop_index('ix_frame_entries_campaign_unit_batch')
+
+    op.drop_table('frame_entries')
     op.drop_table('campaigns')
     # ### end Alembic commands ###
