@@ -2,24 +2,32 @@
 
 What one "submission" is here: a respondent on the last page of the form (answers of the
 earlier pages already saved as a draft, prepared in the database) opens the link
-(GET /f/<token>: CSRF cookie, submission id) and taps "Gửi phiếu" (POST with the last page's
-answers and action=submit). Every client uses its own distinct tokens, over a keep-alive
-connection, with a fresh cookie jar per token (a new respondent each time).
+(GET /f/<token>: session cookie with the CSRF secret, the page's CSRF token and submission
+id) and taps "Gửi phiếu" (POST of the whole last-page form: CSRF token, page, submission id,
+every answer and action=submit, with the session cookie). Every client uses its own distinct
+tokens, over a keep-alive connection, with a fresh cookie jar per token (a new respondent
+each time). A submission counts only when the server answered with the thank-you page.
 
 Steps:
 1. create a scratch database (dropped at the end unless --keep), migrate it (Alembic);
 2. inside an app context, create a campaign through the services, N assignments each with a
    token (`issue_for_assignment`) and a draft holding the answers of every page but the last;
-3. start `gunicorn -k gthread` on 127.0.0.1 (production settings, empty queue URL);
-4. drive --clients threads until every token is submitted or --max-seconds passes (with
-   --post-only: first a GET phase opening every form, then only the POSTs are timed);
-5. report submissions/s, POST latency p50/p95/p99 (and GET), then count in the database:
-   exactly one response per accepted submission (0 lost, 0 duplicated).
+3. start gunicorn on 127.0.0.1 with the repository's gunicorn.conf.py (production
+   settings, empty queue URL) and wait until it and PostgreSQL are idle;
+4. drive --clients concurrent connections, from one thread and an epoll loop (cheap: the
+   load generator shares the 2 cores), until every token is submitted or --max-seconds
+   passes; with --post-only, first a GET phase opens every form, then only the POSTs are
+   timed;
+5. report submissions/s, POST latency p50/p95/p99 (and GET), the CPU of the timed phase per
+   submission (gunicorn, PostgreSQL, load generator, rest of the machine) and a reference
+   CPU workload measured during the run (this shared virtual machine's speed drifts);
+   then compare with the database: every confirmed submission id stored exactly once, no
+   response without a confirmation (0 lost, 0 duplicated).
 
 Usage:
-    python benchmarks/bench_submit.py                     # 3000 tokens, 50 clients, -w 2 -t 25
-    python benchmarks/bench_submit.py --tokens 6000 --workers 4 --threads 4 --keep
-    python benchmarks/bench_submit.py --profile            # cProfile one worker's requests
+    python benchmarks/bench_submit.py                     # 3000 tokens, 50 clients
+    python benchmarks/bench_submit.py --tokens 6000 --workers 3 --threads 2 --keep
+    python benchmarks/bench_submit.py --profile            # cProfile every request thread
     python benchmarks/bench_submit.py --post-only          # GET all forms first, time POSTs
 """
 
@@ -29,9 +37,10 @@ import argparse
 import http.client
 import json
 import os
-import queue
 import re
 import secrets
+import selectors
+import socket
 import subprocess
 import sys
 import tempfile
@@ -46,9 +55,6 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-SID_RE = re.compile(r'name="submission_id" value="([^"]+)"')
-PAGE_RE = re.compile(r'name="page" value="(\d+)"')
 QUESTIONNAIRE = "sipas-citizen@2026.1"
 
 
@@ -181,7 +187,8 @@ def prepare(db_url: str, instance: str, tokens: int, units: int, seed: int) -> l
 
 
 def count_stored(db_url: str) -> dict[str, int]:
-    """Responses, distinct submission ids, links, used tokens and drafts left, in the DB."""
+    """Responses, distinct submission ids, links, used tokens, drafts and answers left in
+    the DB, and the set of stored submission ids."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(db_url)
@@ -193,17 +200,18 @@ def count_stored(db_url: str) -> dict[str, int]:
             " (SELECT count(*) FROM access_tokens WHERE used_at IS NOT NULL),"
             " (SELECT count(*) FROM form_drafts),"
             " (SELECT count(*) FROM answers)")).one()
+        ids = set(conn.execute(text("SELECT submission_id FROM responses")).scalars())
     engine.dispose()
     keys = ("responses", "distinct_submissions", "links", "used_tokens", "drafts_left",
             "answers")
-    return dict(zip(keys, row, strict=True))
+    return dict(zip(keys, row, strict=True)) | {"submission_ids": ids}
 
 
 # --------------------------------------------------------------------------- load
 
 @dataclass
-class ClientStats:
-    """What one client thread saw."""
+class LoadStats:
+    """What the clients saw."""
 
     accepted: list[str] = field(default_factory=list)  # submission ids confirmed
     post_ms: list[float] = field(default_factory=list)
@@ -211,95 +219,154 @@ class ClientStats:
     failures: list[str] = field(default_factory=list)
 
 
-def _cookie(headers) -> str:
-    for name, value in headers:
-        if name.lower() == "set-cookie" and value.startswith("session="):
-            return value.split(";", 1)[0]
-    return ""
+CSRF_B = re.compile(rb'name="csrf_token"[^>]*value="([^"]+)"')
+SID_B = re.compile(rb'name="submission_id" value="([^"]+)"')
+PAGE_B = re.compile(rb'name="page" value="(\d+)"')
+COOKIE_B = re.compile(rb"(?im)^set-cookie: (session=[^;\r\n]*)")
+LENGTH_B = re.compile(rb"(?im)^content-length: *(\d+)")
+SUBMIT_B = "Gửi phiếu".encode()
+THANKS_B = "Cảm ơn".encode()
 
 
-def _open_form(conn: http.client.HTTPConnection, token: str, fields: dict[str, str],
-               stats: ClientStats) -> tuple[str, bytes, dict[str, str]] | None:
-    """GET the form; returns (submission id, POST body, headers) or None on failure."""
-    t0 = time.perf_counter()
-    conn.request("GET", f"/f/{token}")
-    resp = conn.getresponse()
-    html = resp.read().decode()
-    stats.get_ms.append((time.perf_counter() - t0) * 1000)
-    if resp.status != 200 or "Gửi phiếu" not in html:
-        stats.failures.append(f"GET {resp.status}")
-        return None
-    sid = SID_RE.search(html).group(1)
-    body = urlencode({"csrf_token": CSRF_RE.search(html).group(1),
-                      "page": PAGE_RE.search(html).group(1), "submission_id": sid,
-                      "action": "submit", **fields})
-    headers = {"Content-Type": "application/x-www-form-urlencoded",
-               "Cookie": _cookie(resp.getheaders())}
-    return sid, body.encode(), headers
+class _Client:
+    """One respondent's keep-alive connection, driven by the event loop of `drive`: it sends
+    one request, then waits for the whole response (status line, headers, Content-Length
+    body) before sending the next."""
+
+    __slots__ = ("sock", "buf", "token", "form", "kind", "t0", "port")
+
+    def __init__(self, port: int):
+        self.port = port
+        self.sock = None
+        self.buf = bytearray()
+        self.token = self.form = self.kind = None
+        self.t0 = 0.0
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def send(self, kind: str, request: bytes) -> None:
+        self.kind, self.t0 = kind, time.perf_counter()
+        self.buf.clear()
+        self.sock.sendall(request)
+
+    def response(self) -> tuple[int, bytes, bytes] | None:
+        """(status, head, body) once the whole response is in the buffer, else None."""
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        head = bytes(self.buf[:end])
+        length = LENGTH_B.search(head)
+        if length is None:
+            raise OSError("response without Content-Length")
+        if len(self.buf) < end + 4 + int(length.group(1)):
+            return None
+        return int(head[9:12]), head, bytes(self.buf[end + 4:])
 
 
-def _submit(conn: http.client.HTTPConnection, token: str, sid: str, body: bytes,
-            headers: dict[str, str], stats: ClientStats) -> None:
-    t0 = time.perf_counter()
-    conn.request("POST", f"/f/{token}", body=body, headers=headers)
-    resp = conn.getresponse()
-    done = resp.read().decode()
-    stats.post_ms.append((time.perf_counter() - t0) * 1000)
-    if resp.status == 200 and "Cảm ơn" in done:
-        stats.accepted.append(sid)
-    else:
-        stats.failures.append(f"POST {resp.status}")
+def drive(port: int, work: list, fields: dict[str, str], clients: int, max_seconds: float,
+          phase: str, opened: list | None = None) -> tuple[LoadStats, float]:
+    """`clients` concurrent keep-alive connections working through `work` until it is
+    empty or time is up; returns what they saw and the elapsed seconds.
 
+    One thread and an epoll loop drive every connection: the load generator shares the
+    server's cores, so it must cost little CPU (no thread per client contending for the
+    GIL). phase "both": GET the form, then POST its last page with the CSRF token, page and
+    submission id read from the HTML and the session cookie; "get": only the GETs, putting
+    what the POST needs on `opened`; "post": POST the forms prepared by a "get" phase."""
+    stats = LoadStats()
+    host = f"Host: 127.0.0.1:{port}\r\n".encode()
+    fixed = urlencode(fields).encode()  # the answers of the last page, the same every time
+    sel = selectors.DefaultSelector()
+    conns = [_Client(port) for _ in range(min(clients, len(work)))]
+    pending = list(reversed(work))
 
-def run_client(port: int, work: queue.Queue, fields: dict[str, str], stop_at: float,
-               stats: ClientStats, start: threading.Barrier, phase: str = "both",
-               opened: queue.Queue | None = None) -> None:
-    """Work through `work` until it is empty or time is up (keep-alive connection).
+    def post_request(token: str, form: tuple[str, bytes, bytes]) -> bytes:
+        _, body, cookie = form
+        return (f"POST /f/{token} HTTP/1.1\r\n".encode() + host
+                + b"Content-Type: application/x-www-form-urlencoded\r\nCookie: " + cookie
+                + f"\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
 
-    phase "both": GET then POST each token; "get": only GET, putting what the POST needs
-    on `opened`; "post": POST the prepared forms taken from `work`."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    start.wait()
-    while time.perf_counter() < stop_at:
-        try:
-            item = work.get_nowait()
-        except queue.Empty:
-            break
-        try:
-            if phase == "post":
-                _submit(conn, *item, stats)
-                continue
-            form = _open_form(conn, item, fields, stats)
-            if form is None:
-                continue
-            if phase == "get":
-                opened.put((item, *form))
+    def next_request(c: _Client) -> bool:
+        if not pending or time.perf_counter() > stop_at:
+            return False
+        item = pending.pop()
+        if phase == "post":
+            c.token, c.form = item
+            c.send("post", post_request(*item))
+        else:
+            c.token = item
+            c.send("get", f"GET /f/{item} HTTP/1.1\r\n".encode() + host + b"\r\n")
+        return True
+
+    def finished(c: _Client, status: int, head: bytes, body: bytes) -> bool:
+        """Record a response; True when it sent the POST that follows a GET."""
+        ms = (time.perf_counter() - c.t0) * 1000
+        if c.kind == "post":
+            stats.post_ms.append(ms)
+            if status == 200 and THANKS_B in body:
+                stats.accepted.append(c.form[0])
             else:
-                _submit(conn, item, *form, stats)
-        except (OSError, http.client.HTTPException) as exc:
-            stats.failures.append(type(exc).__name__)
-            conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.close()
+                stats.failures.append(f"POST {status}")
+            return False
+        stats.get_ms.append(ms)
+        cookie = COOKIE_B.search(head)
+        if status != 200 or SUBMIT_B not in body or cookie is None:
+            stats.failures.append(f"GET {status}")
+            return False
+        sid = SID_B.search(body).group(1)
+        form_body = (urlencode({"csrf_token": CSRF_B.search(body).group(1),
+                                "page": PAGE_B.search(body).group(1), "submission_id": sid,
+                                "action": "submit"}).encode() + b"&" + fixed)
+        form = (sid.decode(), form_body, cookie.group(1))
+        if phase == "get":
+            opened.append((c.token, form))
+            return False
+        c.form = form
+        c.send("post", post_request(c.token, form))
+        return True
 
-
-def drive(port: int, work: queue.Queue, fields: dict[str, str], clients: int,
-          max_seconds: float, phase: str, opened: queue.Queue | None = None,
-          ) -> tuple[list[ClientStats], float]:
-    """Run `clients` threads on `work`; returns their stats and the elapsed seconds."""
-    stats = [ClientStats() for _ in range(clients)]
-    barrier = threading.Barrier(clients + 1)
-    stop_at = time.perf_counter() + max_seconds + 5
-    threads = [threading.Thread(target=run_client,
-                                args=(port, work, fields, stop_at, s, barrier, phase, opened))
-               for s in stats]
-    for t in threads:
-        t.start()
-    barrier.wait()
+    for c in conns:
+        c.connect()
     started = time.perf_counter()
-    for t in threads:
-        t.join()
-    return stats, time.perf_counter() - started
+    stop_at = started + max_seconds
+    active = 0
+    for c in conns:
+        if next_request(c):
+            sel.register(c.sock, selectors.EVENT_READ, c)
+            active += 1
+    while active:
+        events = sel.select(timeout=1.0)
+        if not events and time.perf_counter() > stop_at + 30:
+            stats.failures.extend(["timeout"] * active)
+            break
+        for key, _ in events:
+            c = key.data
+            try:
+                chunk = c.sock.recv(262144)
+                if not chunk:
+                    raise OSError("connection closed by the server")
+                c.buf += chunk
+                done = c.response()
+                if done is None:
+                    continue
+                if finished(c, *done):
+                    continue  # the POST of this form is on its way
+            except OSError as exc:
+                stats.failures.append(type(exc).__name__)
+                sel.unregister(c.sock)
+                c.sock.close()
+                c.connect()
+                sel.register(c.sock, selectors.EVENT_READ, c)
+            if not next_request(c):
+                sel.unregister(c.sock)
+                active -= 1
+    elapsed = time.perf_counter() - started
+    for c in conns:
+        c.sock.close()
+    sel.close()
+    return stats, elapsed
 
 
 def _wait_ready(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
@@ -325,34 +392,182 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-PROFILE_CONF = '''
-import cProfile, os
-def post_fork(server, worker):
-    worker._prof = cProfile.Profile()
+GUNICORN_CONF = REPO / "gunicorn.conf.py"
+# --profile: the production settings plus one CPU-time profiler per request thread (a
+# cProfile profiler only sees the thread that enabled it), dumped when the worker exits.
+PROFILE_CONF = """
+import cProfile, os, threading, time
+exec(compile(open({conf!r}).read(), {conf!r}, "exec"))
+_local = threading.local()
+_profilers = []
 def pre_request(worker, req):
-    worker._prof.enable()
+    prof = getattr(_local, "prof", None)
+    if prof is None:
+        prof = _local.prof = cProfile.Profile(time.thread_time)
+        _profilers.append(prof)
+    prof.enable()
 def post_request(worker, req, environ, resp):
-    worker._prof.disable()
+    _local.prof.disable()
 def worker_exit(server, worker):
-    worker._prof.dump_stats(os.path.join({out!r}, f"worker-{{os.getpid()}}.prof"))
-'''
+    for i, prof in enumerate(_profilers):
+        prof.dump_stats(os.path.join({out!r}, f"worker-{{os.getpid()}}-{{i}}.prof"))
+"""
 
 
-def start_gunicorn(db_url: str, instance: str, port: int, workers: int, threads: int,
-                   profile_dir: str | None) -> subprocess.Popen:
-    """gunicorn on 127.0.0.1 with production settings (quiet: no access log)."""
+def start_gunicorn(db_url: str, instance: str, port: int, workers: int | None,
+                   threads: int | None, profile_dir: str | None,
+                   conf: Path = GUNICORN_CONF) -> subprocess.Popen:
+    """gunicorn on 127.0.0.1 with the production settings of `conf` (worker and thread
+    counts through its environment variables, so the database pool follows the threads),
+    quiet: no access log."""
     env = dict(os.environ, SURVEY_ENV="production", SURVEY_DATABASE_URL=db_url,
                SURVEY_SECRET_KEY="bench-secret-key-0123456789", SURVEY_QUEUE_URL="",
                SURVEY_PUBLIC_BASE_URL="http://127.0.0.1", PYTHONPATH=str(REPO))
-    cmd = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", str(workers),
-           "-k", "gthread", "--threads", str(threads), "--keep-alive", "30",
-           "--log-level", "warning"]
+    env.pop("SURVEY_DB_POOL_SIZE", None)
+    if workers:
+        env["WEB_CONCURRENCY"] = str(workers)
+    if threads:
+        env["GUNICORN_THREADS"] = str(threads)
     if profile_dir:
+        production = conf
         conf = Path(profile_dir) / "gunicorn_profile.py"
-        conf.write_text(PROFILE_CONF.format(out=profile_dir))
-        cmd += ["-c", str(conf)]
-    cmd.append(f"survey_app:create_app(None, {instance!r})")
+        conf.write_text(PROFILE_CONF.format(conf=str(production), out=profile_dir))
+    cmd = [sys.executable, "-m", "gunicorn", "-c", str(conf), "-b", f"127.0.0.1:{port}",
+           "--log-level", "warning", f"survey_app:create_app(None, {instance!r})"]
     return subprocess.Popen(cmd, cwd=instance, env=env)
+
+
+def server_settings(workers: int | None, threads: int | None,
+                    conf: Path = GUNICORN_CONF) -> tuple[int, int]:
+    """The (workers, threads) the settings file `conf` gives with these overrides."""
+    import runpy
+
+    saved = dict(os.environ)
+    try:
+        if workers:
+            os.environ["WEB_CONCURRENCY"] = str(workers)
+        if threads:
+            os.environ["GUNICORN_THREADS"] = str(threads)
+        settings = runpy.run_path(str(conf))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return settings["workers"], settings["threads"]
+
+
+def _reference_work() -> None:
+    d: dict = {}
+    for i in range(20_000):
+        d[i % 1000] = str(i)
+    json.dumps(d)
+
+
+class SpeedProbe(threading.Thread):
+    """Measures, twice a second during the timed phase, the CPU time of a fixed small
+    pure-Python workload (about 3 ms on a fast host). This virtual machine's speed drifts by
+    up to 2x over minutes (a shared host), so each run reports it next to its figures. Its
+    own CPU (about 1 % of a core) is taken off the load generator's."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.samples: list[float] = []
+        self.cpu = 0.0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            t0 = time.thread_time()
+            _reference_work()
+            self.samples.append(time.thread_time() - t0)
+        self.cpu = sum(self.samples)
+
+    def stop(self) -> float:
+        """Stop; the median CPU ms of the workload (0 without a sample)."""
+        self.done.set()
+        self.join()
+        return round(1000 * float(np.median(self.samples)), 2) if self.samples else 0.0
+
+
+def wait_idle(server_pid: int, db_name: str, timeout: float = 60) -> None:
+    """Wait until gunicorn and PostgreSQL stop using CPU (every worker booted, no
+    checkpoint or vacuum of the preparation running), so that no start-up work falls into
+    the timed phase."""
+    def busy() -> float:
+        cpu = cpu_snapshot(server_pid, db_name)
+        return cpu.get("gunicorn", 0.0) + cpu.get("postgres", 0.0)
+
+    deadline = time.time() + timeout
+    last = busy()
+    while time.time() < deadline:
+        time.sleep(0.5)
+        now = busy()
+        if now - last < 0.02:
+            return
+        last = now
+
+
+def _cpu_seconds(pid: int, children: bool = True) -> float:
+    """User + system CPU seconds of a live process, and with `children` of its exited,
+    reaped children (a restarted worker); 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(v) for v in fields[11:15 if children else 13]) / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_cpu(pid: int, db_name: str) -> float:
+    """CPU seconds of a PostgreSQL process working for the benchmark: a backend connected to
+    its database, a shared process (checkpointer, WAL writer…), or the postmaster with the
+    backends that exited (a connection closed by the pool); 0 for another database's
+    backend."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            title = fh.read().decode(errors="replace")
+    except OSError:
+        return 0.0
+    if not title.startswith("postgres:"):  # the postmaster keeps its own command line
+        return _cpu_seconds(pid, children=True)
+    backend = re.search(r"\d\)|\[local\]", title)  # "user db 127.0.0.1(5432) …"
+    return _cpu_seconds(pid, children=False) if not backend or f" {db_name} " in title else 0.0
+
+
+def _processes() -> list[tuple[int, int, str]]:
+    """(pid, parent pid, command name) of every process (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    raw = fh.read()
+            except OSError:
+                continue
+            comm = raw[raw.index("(") + 1:raw.rindex(")")]
+            found.append((int(entry), int(raw.rsplit(")", 1)[1].split()[1]), comm))
+    return found
+
+
+def cpu_snapshot(server_pid: int, db_name: str) -> dict[str, float]:
+    """CPU seconds so far of the whole machine, gunicorn (master and workers), PostgreSQL
+    (the backends on `db_name`, the shared processes, exited backends) and this load
+    generator, to split the CPU of a timed phase between them (Linux only). Live backends
+    of other databases count as "other"."""
+    if not Path("/proc/self/stat").exists():
+        return {}
+    procs = _processes()
+    own = os.times()
+    with open("/proc/stat") as fh:
+        ticks = [int(v) for v in fh.readline().split()[1:]]
+    busy = (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
+    return {
+        "machine": busy,
+        "gunicorn": sum(_cpu_seconds(pid) for pid, ppid, _ in procs
+                        if pid == server_pid or ppid == server_pid),
+        "postgres": sum(_postgres_cpu(pid, db_name) for pid, _, comm in procs
+                        if comm == "postgres"),
+        "client": own.user + own.system,
+    }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -369,10 +584,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tokens", type=int, default=3000)
     ap.add_argument("--units", type=int, default=20)
     ap.add_argument("--clients", type=int, default=50)
-    # One thread per keep-alive connection: with fewer, gthread workers that got more of the
-    # 50 connections queue them behind each other (p95 of seconds at -w 4 --threads 4).
-    ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=25)
+    ap.add_argument("--workers", type=int, default=None,
+                    help="gunicorn workers (default: gunicorn.conf.py's)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads per worker (default: gunicorn.conf.py's)")
+    ap.add_argument("--gunicorn-conf", type=Path, default=GUNICORN_CONF,
+                    help="gunicorn settings file (default: the repository's gunicorn.conf.py)")
     ap.add_argument("--max-seconds", type=float, default=60.0)
     ap.add_argument("--seed", type=int, default=20260101)
     ap.add_argument("--keep", action="store_true", help="keep the scratch database")
@@ -395,29 +612,41 @@ def main(argv: list[str] | None = None) -> int:
 
         fields = last_page_form(get_questionnaire(QUESTIONNAIRE))
         port = _free_port()
+        args.workers, args.threads = server_settings(args.workers, args.threads,
+                                                     args.gunicorn_conf)
         proc = start_gunicorn(db_url, instance, port, args.workers, args.threads,
-                              instance if args.profile else None)
+                              instance if args.profile else None, args.gunicorn_conf)
         _wait_ready(port, proc)
+        wait_idle(proc.pid, args.db_name)
 
-        work: queue.Queue = queue.Queue()
-        for token in tokens:
-            work.put(token)
         if args.post_only:
             # The respondent opened the form earlier: GET every token first (not timed in
             # the throughput), then time the concurrent submissions alone.
-            opened: queue.Queue = queue.Queue()
-            get_stats, get_elapsed = drive(port, work, fields, args.clients, args.max_seconds,
-                                           "get", opened)
+            opened: list = []
+            get_stats, get_elapsed = drive(port, tokens, fields, args.clients,
+                                           args.max_seconds, "get", opened)
+            probe = SpeedProbe()
+            probe.start()
+            cpu_before = cpu_snapshot(proc.pid, args.db_name)
             stats, elapsed = drive(port, opened, fields, args.clients, args.max_seconds,
                                    "post")
-            for s, g in zip(stats, get_stats, strict=True):
-                s.get_ms, s.failures = g.get_ms, g.failures + s.failures
-            n_get = sum(len(g.get_ms) for g in get_stats)
-            print(f"GET phase: opened {n_get} forms in {get_elapsed:.2f} s "
-                  f"({n_get / get_elapsed:.1f} GET/s; not in the timed figures below)")
+            cpu_after = cpu_snapshot(proc.pid, args.db_name)
+            speed = probe.stop()
+            stats.get_ms, stats.failures = get_stats.get_ms, get_stats.failures + stats.failures
+            print(f"GET phase: opened {len(opened)} forms in {get_elapsed:.2f} s "
+                  f"({len(get_stats.get_ms) / get_elapsed:.1f} GET/s; not in the timed "
+                  "figures below)")
         else:
-            stats, elapsed = drive(port, work, fields, args.clients, args.max_seconds,
+            probe = SpeedProbe()
+            probe.start()
+            cpu_before = cpu_snapshot(proc.pid, args.db_name)
+            stats, elapsed = drive(port, tokens, fields, args.clients, args.max_seconds,
                                    "both")
+            cpu_after = cpu_snapshot(proc.pid, args.db_name)
+            speed = probe.stop()
+        if cpu_after:  # the probe's CPU is not the load generator's
+            cpu_after["client"] -= probe.cpu
+            cpu_after["machine"] -= probe.cpu
     finally:
         if proc is not None:
             proc.terminate()
@@ -427,11 +656,10 @@ def main(argv: list[str] | None = None) -> int:
                 proc.kill()
                 proc.wait()
 
-    accepted = [sid for s in stats for sid in s.accepted]
-    post_ms = [v for s in stats for v in s.post_ms]
-    get_ms = [v for s in stats for v in s.get_ms]
-    failures = [f for s in stats for f in s.failures]
+    accepted, post_ms, get_ms = stats.accepted, stats.post_ms, stats.get_ms
+    failures = stats.failures
     stored = count_stored(db_url)
+    stored_ids = stored.pop("submission_ids")
     figures = {
         "tokens": len(tokens), "clients": args.clients, "workers": args.workers,
         "threads": args.threads, "timed": "post" if args.post_only else "get+post",
@@ -443,11 +671,21 @@ def main(argv: list[str] | None = None) -> int:
         "post_ms": {f"p{q}": round(percentile(post_ms, q), 1) for q in (50, 95, 99)},
         "get_ms": {f"p{q}": round(percentile(get_ms, q), 1) for q in (50, 95, 99)},
         "stored": stored,
+        # CPU of the timed phase per accepted submission, by process group.
+        "cpu_ms_per_submission": {
+            k: round(1000 * (cpu_after[k] - cpu_before[k]) / max(len(accepted), 1), 2)
+            for k in cpu_before},
+        "load_average": [round(v, 2) for v in os.getloadavg()],
+        "reference_ms": speed,
     }
-    lost = len(accepted) - stored["responses"]
-    duplicated = stored["responses"] - stored["distinct_submissions"]
+    # Lost: confirmed to a client but not stored; duplicated: stored more than once, or
+    # stored without a confirmation (the client saw an error for a response that was kept).
+    lost = len(set(accepted) - stored_ids)
+    duplicated = (stored["responses"] - stored["distinct_submissions"]
+                  + len(stored_ids - set(accepted)))
     sound = (lost == 0 and duplicated == 0 and len(set(accepted)) == len(accepted)
-             and stored["links"] == stored["responses"] == stored["used_tokens"])
+             and stored["links"] == stored["responses"] == stored["used_tokens"]
+             == len(accepted))
     print(f"{len(accepted)} submissions accepted in {elapsed:.2f} s by {args.clients} clients "
           f"(timed: {figures['timed']}; gunicorn -w {args.workers} -k gthread "
           f"--threads {args.threads})")
@@ -457,6 +695,15 @@ def main(argv: list[str] | None = None) -> int:
         **figures["post_ms"]))
     print("  GET form latency ms:    p50 {p50} · p95 {p95} · p99 {p99}".format(
         **figures["get_ms"]))
+    cpu = dict(figures["cpu_ms_per_submission"])
+    if cpu:
+        machine = cpu.pop("machine")
+        print("  CPU ms per submission: " + " · ".join(f"{k} {v}" for k, v in cpu.items())
+              + f" · other processes {machine - sum(cpu.values()):.2f} · machine busy "
+              f"{machine:.2f} of {1000 * os.cpu_count() * elapsed / max(len(accepted), 1):.2f}"
+              f" ({os.cpu_count()} cores × wall time)")
+    print(f"  load average after the run: {figures['load_average']} · reference workload "
+          f"{speed} ms CPU during the run (about 3 on a fast host; lower is faster)")
     print(f"  failures: {len(failures)} {sorted(set(failures))[:5]}")
     print(f"  database: {stored}")
     print(f"  lost: {lost} · duplicated: {duplicated} · {'OK' if sound else 'MISMATCH'}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -27,11 +28,18 @@ def create_app(overrides: dict | None = None, instance_path: str | None = None) 
     redact_tokens_in_logs()
     if app.config["DATABASE_URL"].startswith("sqlite"):
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 30}})
+    else:
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {
+            "pool_size": app.config["DB_POOL_SIZE"], "max_overflow": app.config["DB_MAX_OVERFLOW"]})
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PACKAGE_DIR / "migrations"))
     csrf.init_app(app)
-    login_manager.init_app(app)
+    # Flask-Login's own template context processor loads the user (and marks the session
+    # modified) on every render; the lazy proxy loads it only where a template uses it
+    # (the staff pages, never the respondent's).
+    login_manager.init_app(app, add_context_processor=False)
+    app.context_processor(lambda: {"current_user": current_user})
 
     from . import models  # noqa: F401  (register the tables)
     from .models import User
@@ -53,6 +61,18 @@ def create_app(overrides: dict | None = None, instance_path: str | None = None) 
 
     register_cli(app)
     return app
+
+
+def warm_up(app: Flask) -> None:
+    """Load what the first requests would otherwise load (the questionnaire catalog, the
+    respondent's templates) without touching the database: called by gunicorn in the master
+    before forking (gunicorn.conf.py), so each worker serves its first request at full speed."""
+    from questionnaires.catalog import shipped_questionnaires
+
+    shipped_questionnaires()
+    for name in app.jinja_env.list_templates(filter_func=lambda n: n.startswith(
+            ("respondent/", "errors/"))):
+        app.jinja_env.get_template(name)
 
 
 @event.listens_for(Engine, "connect")

@@ -29,6 +29,11 @@ class Defaults:
     LOGIN_LIMIT = 10
     LOGIN_WINDOW = 300
     RETENTION_DAYS = 365
+    # Connections kept per process (PostgreSQL): at least the server's threads per worker, so
+    # no request waits for a connection and none is closed and reopened under load (the
+    # production gunicorn.conf.py sets it to its thread count).
+    DB_POOL_SIZE = 10
+    DB_MAX_OVERFLOW = 5
 
 
 ENV_PREFIX = "SURVEY_"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -24,6 +25,22 @@ HTTP_MESSAGES = {
     429: "Bạn thao tác quá nhanh. Vui lòng thử lại sau ít phút.",
     500: "Đã có lỗi hệ thống. Vui lòng thử lại sau.",
 }
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, with its serializer built once per secret key instead
+    of twice a request (it is stateless: same keys, salt and signer settings)."""
+
+    _cached: tuple = ((), None)
+
+    def get_signing_serializer(self, app: Flask):
+        """The serializer of the app's current secret key (and fallbacks)."""
+        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        cached_keys, serializer = self._cached
+        if cached_keys != keys:
+            serializer = super().get_signing_serializer(app)
+            self._cached = (keys, serializer)
+        return serializer
 
 
 def _wants_json() -> bool:
@@ -58,6 +75,7 @@ def register_web(app: Flask) -> None:
                       respondent_bp, analysis_bp, api_bp):
         app.register_blueprint(blueprint)
     register_template_helpers(app)
+    app.session_interface = SessionInterface()
 
     @app.after_request
     def security_headers(response):

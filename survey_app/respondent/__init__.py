@@ -9,25 +9,26 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
-from sqlalchemy import Row, bindparam, delete, insert, update
+from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from sqlalchemy import Connection, bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ..errors import SurveyError
 from ..extensions import db
-from ..models import CampaignStatus, FormDraft, ResponseSource
+from ..models import CampaignStatus, FormDraft
 from ..models._types import utcnow
 from ..ratelimit import enforce
 from ..services.responses import (
     checked_questionnaire,
     clean_answer,
-    insert_response,
     missing_required,
     network_hash,
     shown_answers,
+    store_web_submission,
 )
 from ..services.tokens import (
-    claim,
+    FormState,
     find_by_short_code,
     form_state_by_id,
     form_state_by_token,
@@ -63,24 +64,48 @@ def enter_code():
     return render_template("respondent/code.html", error=error), status
 
 
+def _db() -> Session | Connection:
+    """Where this request's form statements run. On PostgreSQL each step of the form is
+    atomic on its own (a read, a draft insert or update, the submission's single statement,
+    see store_web_submission), so it runs on a pooled connection in autocommit: no BEGIN and
+    COMMIT round trips, none of the ORM session's bookkeeping. Other engines: the session,
+    in one transaction the handler commits. Both take `execute`, `commit`, `rollback`."""
+    conn = g.get("form_db")
+    if conn is None:
+        if db.engine.dialect.name == "postgresql":
+            conn = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            conn = db.session
+        g.form_db = conn
+    return conn
+
+
+@bp.teardown_request
+def _release_connection(exc: BaseException | None) -> None:
+    conn = g.pop("form_db", None)
+    if isinstance(conn, Connection):
+        conn.close()  # back to the pool, its isolation level reset
+
+
 @bp.route("/ma", methods=["GET", "POST"])
 def by_code():
     """The form opened through a typed code (the token id is kept in the signed session)."""
     record_id = session.get(SESSION_KEY)
-    state = form_state_by_id(record_id) if record_id else None
+    state = form_state_by_id(record_id, _db()) if record_id else None
     if state is None or state.revoked:
         return redirect(url_for("respondent.enter_code"))
-    return _form(state, lambda: form_state_by_id(record_id), url_for("respondent.by_code"))
+    return _form(state, lambda: form_state_by_id(record_id, _db()),
+                 url_for("respondent.by_code"))
 
 
 @bp.route("/<token>", methods=["GET", "POST"])
 def by_token(token: str):
     """The form opened from the QR code or link."""
-    state = form_state_by_token(token)
+    state = form_state_by_token(token, _db())
     if state is None:
         raise SurveyError("Đường dẫn phiếu không đúng hoặc đã hết hiệu lực.", status=404,
                           code="unknown_token")
-    return _form(state, lambda: form_state_by_token(token), request.path)
+    return _form(state, lambda: form_state_by_token(token, _db()), request.path)
 
 
 # The hot path works on the plain row of `form_state_by_*` and Core statements built once.
@@ -93,7 +118,6 @@ _SAVE_DRAFT = (
             page=bindparam("b_page", type_=_DRAFTS.c.page.type),
             updated_at=bindparam("b_now", type_=_DRAFTS.c.updated_at.type))
 )
-_DELETE_DRAFT = delete(_DRAFTS).where(_DRAFTS.c.token_id == bindparam("b_token_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,27 +136,27 @@ class _Draft:
     created: bool  # inserted by this request
 
 
-def _draft(state: Row) -> _Draft:
+def _draft(state: FormState) -> _Draft:
     if state.draft_submission_id is not None:
         return _Draft(state.draft_answers or {}, state.draft_page, state.draft_submission_id,
                       state.draft_started_at, False)
     now = utcnow()
     draft = _Draft({}, 0, uuid.uuid4().hex, now, True)
     # A concurrent first request may insert it too: the unique token_id refuses one.
-    db.session.execute(_INSERT_DRAFT, {"token_id": state.id, "answers": {}, "page": 0,
-                                       "submission_id": draft.submission_id,
-                                       "started_at": now, "updated_at": now})
+    _db().execute(_INSERT_DRAFT, {"token_id": state.id, "answers": {}, "page": 0,
+                                  "submission_id": draft.submission_id,
+                                  "started_at": now, "updated_at": now})
     return draft
 
 
-def _form(state: Row, reload: Callable[[], Row | None], action_url: str):
+def _form(state: FormState, reload: Callable[[], FormState | None], action_url: str):
     """Show or advance the form; a race lost to a concurrent request is resolved once."""
     try:
         return _form_once(state, action_url)
     except IntegrityError:
         # Two requests created the draft (or a response) at the same moment: the database
         # kept one; start again from what it holds.
-        db.session.rollback()
+        _db().rollback()
         state = reload()
         if state is None:
             raise SurveyError("Đường dẫn phiếu không đúng hoặc đã hết hiệu lực.", status=404,
@@ -140,7 +164,7 @@ def _form(state: Row, reload: Callable[[], Row | None], action_url: str):
         return _form_once(state, action_url)
 
 
-def _form_once(state: Row, action_url: str):
+def _form_once(state: FormState, action_url: str):
     # Status and questionnaire come live from the same row as the token (one round trip).
     if state.campaign_status is CampaignStatus.CLOSED:
         raise FormGone("Đợt khảo sát này đã kết thúc, phiếu không còn nhận trả lời.")
@@ -154,7 +178,7 @@ def _form_once(state: Row, action_url: str):
         # The token and an existing draft were read in one statement (one snapshot); a draft
         # created just now may follow a concurrent submission that deleted the old one and
         # has committed by now: read the token again, that submission must win.
-        used_at, used_sid = token_use(state.id)
+        used_at, used_sid = token_use(state.id, _db())
         if used_at is not None:
             return _already_used(used_sid, campaign)
 
@@ -175,8 +199,10 @@ def _form_once(state: Row, action_url: str):
                 answers.pop(q.id, None)
             else:
                 answers[q.id] = value
+        shown = shown_answers(questionnaire, answers)
         if action in ("next", "submit") and not errors:
-            for qid in missing_required(questionnaire, answers, list(sections[page].questions)):
+            for qid in missing_required(questionnaire, answers, list(sections[page].questions),
+                                        shown):
                 errors[qid] = "Câu này bắt buộc trả lời."
         if not errors:
             if action == "back":
@@ -184,7 +210,7 @@ def _form_once(state: Row, action_url: str):
             elif action == "next":
                 page = min(page + 1, len(sections) - 1)
             elif action == "submit":
-                missing = missing_required(questionnaire, answers)
+                missing = missing_required(questionnaire, answers, shown=shown)
                 if missing:
                     first = next(i for i, s in enumerate(sections)
                                  if any(q.id in missing for q in s.questions))
@@ -193,16 +219,16 @@ def _form_once(state: Row, action_url: str):
                 else:
                     return _submit(state, draft, campaign, questionnaire, answers)
         # Saved only now: a submission must not touch a draft another request may delete.
-        saved = db.session.execute(_SAVE_DRAFT, {"b_token_id": state.id, "b_answers": answers,
-                                                 "b_page": page, "b_now": utcnow()})
+        saved = _db().execute(_SAVE_DRAFT, {"b_token_id": state.id, "b_answers": answers,
+                                            "b_page": page, "b_now": utcnow()})
         if saved.rowcount == 0:
             # A concurrent submission deleted the draft (it waited for that commit).
-            db.session.rollback()
-            used_at, used_sid = token_use(state.id)
+            _db().rollback()
+            used_at, used_sid = token_use(state.id, _db())
             if used_at is not None:
                 return _already_used(used_sid, campaign)
         if not errors and action != "save":
-            db.session.commit()
+            _db().commit()
             return redirect(action_url)  # post/redirect/get keeps the back button sane
     status = 422 if errors else 200
     html = render_template(
@@ -211,7 +237,7 @@ def _form_once(state: Row, action_url: str):
         shown=shown_answers(questionnaire, answers), errors=errors, action_url=action_url,
         submission_id=draft.submission_id, saved=request.method == "POST" and not errors,
     )
-    db.session.commit()
+    _db().commit()
     return html, status
 
 
@@ -226,28 +252,26 @@ def _already_used(used_sid: str | None, campaign: _Campaign):
         409 if request.method == "POST" else 200)
 
 
-def _submit(state: Row, draft: _Draft, campaign: _Campaign, questionnaire, answers: dict):
+def _submit(state: FormState, draft: _Draft, campaign: _Campaign, questionnaire, answers: dict):
     sid = request.form.get("submission_id") or draft.submission_id
-    if not claim(state.id, sid):
-        db.session.rollback()
-        _, used_sid = token_use(state.id)
-        if used_sid == sid:
-            return render_template("respondent/done.html", campaign=campaign,
-                                   receipt=sid[:8].upper())
-        return render_template("respondent/used.html", campaign=campaign), 409
     has_assignment = state.assignment_mode is not None
-    insert_response(
-        campaign_id=state.campaign_id, unit_id=state.unit_id, group=state.group,
-        questionnaire=questionnaire, answers=answers, submission_id=sid,
-        source=ResponseSource.WEB,
-        mode=state.assignment_mode if has_assignment else state.group_mode,
+    stored = store_web_submission(
+        conn=_db(), token_id=state.id, submission_id=sid, campaign_id=state.campaign_id,
+        unit_id=state.unit_id, group=state.group, questionnaire=questionnaire,
+        answers=answers, mode=state.assignment_mode if has_assignment else state.group_mode,
         weight=state.assignment_weight if has_assignment else 1.0,
         assignment_id=state.assignment_id if has_assignment else None,
         started_at=draft.started_at,
         net=network_hash(request.remote_addr, current_app.config["SECRET_KEY"]),
     )
-    db.session.execute(_DELETE_DRAFT, {"b_token_id": state.id})
+    if stored is None:  # the token was used meanwhile (or by a retry of this submission)
+        _db().rollback()
+        _, used_sid = token_use(state.id, _db())
+        if used_sid == sid:
+            return render_template("respondent/done.html", campaign=campaign,
+                                   receipt=sid[:8].upper())
+        return render_template("respondent/used.html", campaign=campaign), 409
     done = render_template("respondent/done.html", campaign=campaign, receipt=sid[:8].upper())
-    db.session.commit()
+    _db().commit()
     session.pop(SESSION_KEY, None)
     return done

@@ -6,18 +6,13 @@ import datetime as dt
 import hashlib
 import unicodedata
 
-from sqlalchemy import (
-    ARRAY,
-    Boolean,
-    Integer,
-    String,
-    Text,
-    bindparam,
-    insert,
-    select,
-    text,
-    update,
-)
+import psycopg
+from psycopg.types.json import Json, Jsonb
+from sqlalchemy import JSON, Connection, String, bindparam, delete, insert, select, update
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
 
 from questionnaires.catalog import get_questionnaire
 from questionnaires.model import Question, QuestionKind, Questionnaire, RespondentGroup
@@ -29,12 +24,14 @@ from ..models import (
     Answer,
     Assignment,
     CampaignGroup,
+    FormDraft,
     Outcome,
     Response,
     ResponseLink,
     ResponseSource,
 )
 from ..models._types import utcnow
+from .tokens import claim, connection_of, dialect_name
 
 
 def questionnaire_for(campaign_id: int, group: RespondentGroup) -> tuple[Questionnaire,
@@ -111,9 +108,12 @@ def shown_answers(questionnaire: Questionnaire, answers: dict) -> dict:
 
 
 def missing_required(questionnaire: Questionnaire, answers: dict,
-                     questions: list[Question] | None = None) -> list[str]:
-    """Ids of required, shown questions without an answer."""
-    shown = shown_answers(questionnaire, answers)
+                     questions: list[Question] | None = None,
+                     shown: dict | None = None) -> list[str]:
+    """Ids of required, shown questions without an answer (`shown`: the answers'
+    `shown_answers`, when the caller has them already)."""
+    if shown is None:
+        shown = shown_answers(questionnaire, answers)
     missing = []
     for q in questions or questionnaire.questions():
         if q.required and q.is_shown(shown) and q.id not in shown:
@@ -140,6 +140,8 @@ _ASSIGNMENTS = Assignment.__table__
 _INSERT_RESPONSE = insert(_RESPONSES).returning(_RESPONSES.c.id)
 _INSERT_ANSWERS = insert(Answer.__table__)
 _INSERT_LINK = insert(ResponseLink.__table__)
+_DRAFTS = FormDraft.__table__
+_DELETE_DRAFT = delete(_DRAFTS).where(_DRAFTS.c.token_id == bindparam("b_token_id"))
 _UPDATE_OUTCOME = (
     update(_ASSIGNMENTS)
     .where(_ASSIGNMENTS.c.id == bindparam("b_assignment_id"))
@@ -148,57 +150,110 @@ _UPDATE_OUTCOME = (
 )
 
 
-def _pg_store_statement():
-    """PostgreSQL: the whole response in one statement and one round trip (data-modifying
-    CTEs; the answers as two arrays through unnest). Every column of `responses` but the id
-    is bound (typed by its column: enums, JSON), so a new column cannot be silently missed."""
-    cols = [c for c in _RESPONSES.c if c.key != "id"]
-    names = ", ".join(f'"{c.name}"' for c in cols)
-    values = ", ".join(f":r_{c.key}" for c in cols)
-    sql = f"""
-WITH new_response AS (
-    INSERT INTO responses ({names}) VALUES ({values}) RETURNING id
-), new_answers AS (
-    INSERT INTO answers (response_id, question_id, value)
-    SELECT new_response.id, a.question_id, a.value
-    FROM new_response,
-         unnest(CAST(:a_questions AS VARCHAR[]), CAST(:a_values AS TEXT[]))
-             AS a(question_id, value)
-), new_link AS (
-    INSERT INTO response_links (assignment_id, response_id)
-    SELECT :l_assignment_id, new_response.id FROM new_response
-    WHERE CAST(:l_assignment_id AS INTEGER) IS NOT NULL
-), outcome AS (
-    UPDATE assignments SET outcome = :o_outcome, updated_at = :o_now
-    WHERE id = :l_assignment_id AND CAST(:o_update AS BOOLEAN)
-)
-SELECT id FROM new_response"""
-    return text(sql).bindparams(
-        *(bindparam(f"r_{c.key}", type_=c.type) for c in cols),
-        bindparam("a_questions", type_=ARRAY(String)), bindparam("a_values", type_=ARRAY(Text)),
-        bindparam("l_assignment_id", type_=Integer()),
-        bindparam("o_outcome", type_=_ASSIGNMENTS.c.outcome.type),
-        bindparam("o_now", type_=_ASSIGNMENTS.c.updated_at.type),
-        bindparam("o_update", type_=Boolean()),
-    ).columns(id=Integer())
-
-
-_PG_STORE = _pg_store_statement()
+_RESPONSE_COLUMNS = [c for c in _RESPONSES.c if c.key != "id"]
 _RESPONSE_DEFAULTS = {  # scalar Python-side defaults, applied by hand for the text statement
-    c.key: c.default.arg for c in _RESPONSES.c
+    c.key: c.default.arg for c in _RESPONSE_COLUMNS
     if c.default is not None and c.default.is_scalar
 }
 
 
-def insert_response(*, campaign_id: int, unit_id: int, group: RespondentGroup,
-                    questionnaire: Questionnaire, answers: dict, submission_id: str,
-                    source: ResponseSource, mode, weight: float = 1.0,
-                    assignment_id: int | None = None, started_at: dt.datetime | None = None,
-                    net: str = "", complete: bool = True,
-                    update_assignment: bool = True) -> int:
-    """Store a response with its shown answers (and, with an assignment, its link and
-    outcome) through Core statements; returns the response id. The caller has claimed the
-    token. `update_assignment=False` leaves the outcome to a caller holding the ORM row."""
+def _pg_store_sql(claim: bool) -> str:
+    """PostgreSQL: the whole response in one statement and one round trip (data-modifying
+    CTEs; the answers as one JSON object, question id to text, expanded in its order by
+    json_each_text), run on the psycopg connection itself.
+    Every column of `responses` but the id is bound and cast to its column's type, so a new
+    column cannot be silently missed.
+
+    With `claim`, the statement first claims the token (the conditional UPDATE of `claim`:
+    a concurrent claim waits for this one's row lock, then finds `used_at` set) and stores
+    nothing, returning no row, unless it did; it also drops the token's draft. One statement
+    is atomic on its own, so no transaction needs to be opened around it."""
+    pg = postgresql.psycopg.dialect()
+    names = ", ".join(f'"{c.name}"' for c in _RESPONSE_COLUMNS)
+    # Strings are cast without their length: a value too long must fail on the column as
+    # through SQLAlchemy, not be cut by an explicit CAST to VARCHAR(n).
+    values = ", ".join(
+        f"CAST(%(r_{c.key})s AS "
+        f"{'VARCHAR' if isinstance(c.type, String) else c.type.compile(dialect=pg)})"
+        for c in _RESPONSE_COLUMNS)
+    claimed = """
+claimed AS (
+    UPDATE access_tokens
+    SET used_at = CAST(%(c_now)s AS TIMESTAMP WITH TIME ZONE),
+        submission_id = CAST(%(c_sid)s AS VARCHAR)
+    WHERE id = CAST(%(c_token_id)s AS INTEGER) AND used_at IS NULL AND revoked IS FALSE
+    RETURNING id
+),"""
+    dropped = """
+, dropped_draft AS (
+    DELETE FROM form_drafts WHERE token_id IN (SELECT id FROM claimed)
+)"""
+    return f"""
+WITH {claimed if claim else ""} new_response AS (
+    INSERT INTO responses ({names}) SELECT {values} {"FROM claimed" if claim else ""}
+    RETURNING id
+), new_answers AS (
+    INSERT INTO answers (response_id, question_id, value)
+    SELECT new_response.id, a.key, a.value
+    FROM new_response, json_each_text(CAST(%(a_answers)s AS JSON)) AS a
+), new_link AS (
+    INSERT INTO response_links (assignment_id, response_id)
+    SELECT CAST(%(l_assignment_id)s AS INTEGER), new_response.id FROM new_response
+    WHERE CAST(%(l_assignment_id)s AS INTEGER) IS NOT NULL
+), outcome AS (
+    UPDATE assignments
+    SET outcome = CAST(%(o_outcome)s AS VARCHAR),
+        updated_at = CAST(%(o_now)s AS TIMESTAMP WITH TIME ZONE)
+    WHERE id = CAST(%(l_assignment_id)s AS INTEGER) AND CAST(%(o_update)s AS BOOLEAN)
+      AND EXISTS (SELECT FROM new_response)
+){dropped if claim else ""}
+SELECT id FROM new_response"""
+
+
+_PG_STORE = _pg_store_sql(claim=False)
+_PG_CLAIM_AND_STORE = _pg_store_sql(claim=True)
+
+
+def _pg_value(column):
+    """How a value of `column` is passed to psycopg: enums by value (see enum_column), JSON
+    wrapped, the rest as is."""
+    if isinstance(column.type, SAEnum):
+        return lambda v: None if v is None else v.value
+    if isinstance(column.type, JSON):
+        return Jsonb
+    return None
+
+
+_PG_VALUES = {c.key: _pg_value(c) for c in _RESPONSE_COLUMNS}
+
+
+def _pg_store(conn: Connection, sql: str, row: dict, stored: list[tuple[str, str]],
+              assignment_id: int | None, outcome: Outcome, update_assignment: bool,
+              claim: dict | None = None) -> int | None:
+    params = {}
+    for key, value in (_RESPONSE_DEFAULTS | row).items():
+        convert = _PG_VALUES[key]
+        params[f"r_{key}"] = value if convert is None else convert(value)
+    params.update(a_answers=Json(dict(stored)), l_assignment_id=assignment_id,
+                  o_outcome=outcome.value, o_now=row["submitted_at"],
+                  o_update=assignment_id is not None and update_assignment)
+    if claim:
+        params.update(claim)
+    # On the psycopg connection itself (in the caller's transaction, or in autocommit for
+    # the respondent's form): a prepared statement without SQLAlchemy's per-execution work.
+    driver = conn.connection.driver_connection
+    try:
+        found = driver.execute(sql, params, prepare=True).fetchone()
+    except psycopg.IntegrityError as exc:  # the same error as through SQLAlchemy
+        raise sa_exc.IntegrityError(sql, params, exc) from exc
+    return None if found is None else found[0]
+
+
+def _response_row(*, campaign_id: int, unit_id: int, group: RespondentGroup,
+                  questionnaire: Questionnaire, answers: dict, submission_id: str,
+                  source: ResponseSource, mode, weight: float, started_at: dt.datetime | None,
+                  net: str, complete: bool) -> tuple[dict, list[tuple[str, str]]]:
+    """The `responses` row and the (question id, stored text) answers of a submission."""
     kept = shown_answers(questionnaire, answers)
     now = utcnow()
     duration = None
@@ -215,13 +270,26 @@ def insert_response(*, campaign_id: int, unit_id: int, group: RespondentGroup,
     }
     stored = [(qid, ",".join(value) if isinstance(value, list) else str(value))
               for qid, value in kept.items()]
+    return row, stored
+
+
+def insert_response(*, campaign_id: int, unit_id: int, group: RespondentGroup,
+                    questionnaire: Questionnaire, answers: dict, submission_id: str,
+                    source: ResponseSource, mode, weight: float = 1.0,
+                    assignment_id: int | None = None, started_at: dt.datetime | None = None,
+                    net: str = "", complete: bool = True,
+                    update_assignment: bool = True) -> int:
+    """Store a response with its shown answers (and, with an assignment, its link and
+    outcome) through Core statements; returns the response id. The caller has claimed the
+    token. `update_assignment=False` leaves the outcome to a caller holding the ORM row."""
+    row, stored = _response_row(
+        campaign_id=campaign_id, unit_id=unit_id, group=group, questionnaire=questionnaire,
+        answers=answers, submission_id=submission_id, source=source, mode=mode, weight=weight,
+        started_at=started_at, net=net, complete=complete)
     outcome = Outcome.COMPLETED if complete else Outcome.PARTIAL
-    if db.session.get_bind().dialect.name == "postgresql":
-        params = {f"r_{k}": v for k, v in (_RESPONSE_DEFAULTS | row).items()}
-        params.update(a_questions=[q for q, _ in stored], a_values=[v for _, v in stored],
-                      l_assignment_id=assignment_id, o_outcome=outcome, o_now=now,
-                      o_update=assignment_id is not None and update_assignment)
-        return db.session.execute(_PG_STORE, params).scalar_one()
+    if dialect_name(db.session) == "postgresql":
+        return _pg_store(connection_of(db.session), _PG_STORE, row, stored, assignment_id,
+                         outcome, update_assignment)
     response_id = db.session.execute(_INSERT_RESPONSE, row).scalar_one()
     if stored:
         db.session.execute(_INSERT_ANSWERS, [
@@ -233,7 +301,42 @@ def insert_response(*, campaign_id: int, unit_id: int, group: RespondentGroup,
                                           "response_id": response_id})
         if update_assignment:
             db.session.execute(_UPDATE_OUTCOME, {
-                "b_assignment_id": assignment_id, "b_now": now, "b_outcome": outcome})
+                "b_assignment_id": assignment_id, "b_now": row["submitted_at"],
+                "b_outcome": outcome})
+    return response_id
+
+
+def store_web_submission(*, token_id: int, submission_id: str, campaign_id: int, unit_id: int,
+                         group: RespondentGroup, questionnaire: Questionnaire, answers: dict,
+                         mode, weight: float, assignment_id: int | None,
+                         started_at: dt.datetime | None, net: str,
+                         conn: Session | Connection | None = None) -> int | None:
+    """Claim a token for a complete web submission and store it: the response, its shown
+    answers, the assignment's link and outcome; the token's draft is dropped. Returns the
+    response id, or None when the token was already used (nothing stored: roll back and
+    look at who used it).
+
+    PostgreSQL: one statement (atomic by itself, see `_pg_store_sql`) on `conn` (default:
+    the session's connection; an autocommit connection needs no transaction around it).
+    Other engines: the conditional UPDATE of `claim`, then `insert_response`, in the
+    session's transaction."""
+    row, stored = _response_row(
+        campaign_id=campaign_id, unit_id=unit_id, group=group, questionnaire=questionnaire,
+        answers=answers, submission_id=submission_id, source=ResponseSource.WEB, mode=mode,
+        weight=weight, started_at=started_at, net=net, complete=True)
+    conn = db.session if conn is None else conn
+    if dialect_name(conn) == "postgresql":
+        return _pg_store(connection_of(conn), _PG_CLAIM_AND_STORE, row, stored,
+                         assignment_id, Outcome.COMPLETED, True,
+                         claim={"c_now": row["submitted_at"], "c_sid": submission_id,
+                                "c_token_id": token_id})
+    if not claim(token_id, submission_id):
+        return None
+    response_id = insert_response(
+        campaign_id=campaign_id, unit_id=unit_id, group=group, questionnaire=questionnaire,
+        answers=answers, submission_id=submission_id, source=ResponseSource.WEB, mode=mode,
+        weight=weight, assignment_id=assignment_id, started_at=started_at, net=net)
+    db.session.execute(_DELETE_DRAFT, {"b_token_id": token_id})
     return response_id
 
 

@@ -3,12 +3,16 @@ plus a short human-typable code (printed on paper) that opens the same form."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
+from functools import cache
+from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import Row, and_, bindparam, select, update
+from sqlalchemy import Connection, and_, bindparam, select, update
+from sqlalchemy.orm import Session
 
 from printing.codes import (
     MAX_VALUE,
@@ -16,9 +20,10 @@ from printing.codes import (
     normalise_short_code,
     validate_short_code,
 )
+from questionnaires.model import Mode, RespondentGroup
 
 from ..extensions import db
-from ..models import AccessToken, Assignment, Campaign, CampaignGroup, FormDraft
+from ..models import AccessToken, Assignment, Campaign, CampaignGroup, CampaignStatus, FormDraft
 from ..models._types import utcnow
 
 
@@ -152,26 +157,107 @@ _USE = select(_TOKENS.c.used_at, _TOKENS.c.submission_id).where(
     _TOKENS.c.id == bindparam("token_id"))
 
 
-def form_state_by_token(token: str) -> Row | None:
+class FormState(NamedTuple):
+    """The row of `form_state_by_*` (the columns of `_FORM_STATE`, typed as SQLAlchemy
+    types them, whether read through it or, on PostgreSQL, through the driver)."""
+
+    id: int
+    assignment_id: int | None
+    campaign_id: int
+    unit_id: int
+    group: RespondentGroup
+    revoked: bool
+    used_at: dt.datetime | None
+    submission_id: str | None
+    campaign_name: str
+    campaign_status: CampaignStatus
+    questionnaire_ref: str | None
+    questionnaire_digest: str | None
+    group_mode: Mode | None
+    assignment_mode: Mode | None
+    assignment_weight: float | None
+    draft_answers: dict | None
+    draft_page: int | None
+    draft_submission_id: str | None
+    draft_started_at: dt.datetime | None
+
+
+if FormState._fields != tuple(c.key for c in _FORM_STATE.selected_columns):
+    raise RuntimeError("FormState must list the columns of _FORM_STATE in order")
+
+
+_FORM_STATE_ENUMS = [(FormState._fields.index(name), enum_cls) for name, enum_cls in (
+    ("group", RespondentGroup), ("campaign_status", CampaignStatus), ("group_mode", Mode),
+    ("assignment_mode", Mode))]
+
+
+@cache
+def _pg_sql(statement) -> str:
+    """The PostgreSQL text (psycopg `%(name)s` parameters) of a statement built once."""
+    from sqlalchemy.dialects.postgresql import psycopg
+
+    return str(statement.compile(dialect=psycopg.dialect()))
+
+
+def _pg_form_state(conn: Connection, statement, params: dict) -> FormState | None:
+    # The hot path of every form request: on the psycopg connection directly (a prepared
+    # statement, tuples in, tuples out), without SQLAlchemy's per-execution work (result
+    # metadata for 19 columns, type processors) that cost more than the query itself.
+    driver = conn.connection.driver_connection
+    row = driver.execute(_pg_sql(statement), params, prepare=True).fetchone()
+    if row is None:
+        return None
+    row = list(row)
+    for i, enum_cls in _FORM_STATE_ENUMS:  # stored by value (VARCHAR, see enum_column)
+        if row[i] is not None:
+            row[i] = enum_cls(row[i])
+    return FormState._make(row)
+
+
+def dialect_name(conn: Session | Connection) -> str:
+    """"postgresql", "sqlite"…: the database `conn` runs on."""
+    return (conn if isinstance(conn, Connection) else conn.get_bind()).dialect.name
+
+
+def connection_of(conn: Session | Connection | None) -> Connection:
+    """The SQLAlchemy Connection of `conn` (default: the request's session)."""
+    if conn is None:
+        conn = db.session
+    return conn if isinstance(conn, Connection) else conn.connection()
+
+
+def form_state_by_token(token: str, conn: Session | Connection | None = None,
+                        ) -> FormState | None:
     """Everything the mobile form needs for a clear token, as one row (None when unknown or
     revoked). Columns: the token's (`id`, `assignment_id`, `campaign_id`, `unit_id`, `group`,
     `revoked`, `used_at`, `submission_id`), `campaign_name`, `campaign_status`,
     `questionnaire_ref`, `questionnaire_digest`, `group_mode` (None without a campaign
     group), `assignment_mode`, `assignment_weight` (None without an assignment),
     `draft_answers`, `draft_page`, `draft_submission_id`, `draft_started_at` (None without
-    a draft)."""
+    a draft). Runs on `conn` (a Session or Connection; default: the request's session)."""
     if not token or len(token) > 64:
         return None
-    row = db.session.execute(_BY_HASH, {"digest": hash_secret(token)}).first()
-    return row if row is not None and not row.revoked else None
+    return _form_state(conn, _BY_HASH, {"digest": hash_secret(token)}, revoked=False)
 
 
-def form_state_by_id(token_id: int) -> Row | None:
+def form_state_by_id(token_id: int, conn: Session | Connection | None = None,
+                     ) -> FormState | None:
     """The same row as `form_state_by_token` for a token id (revoked tokens included)."""
-    return db.session.execute(_BY_ID, {"token_id": token_id}).first()
+    return _form_state(conn, _BY_ID, {"token_id": token_id}, revoked=True)
 
 
-def token_use(token_id: int) -> tuple[object, str | None]:
+def _form_state(conn, statement, params: dict, revoked: bool) -> FormState | None:
+    conn = db.session if conn is None else conn
+    if dialect_name(conn) == "postgresql":
+        row = _pg_form_state(connection_of(conn), statement, params)
+    else:
+        found = conn.execute(statement, params).first()
+        row = None if found is None else FormState._make(found)
+    return row if row is not None and (revoked or not row.revoked) else None
+
+
+def token_use(token_id: int, conn: Session | Connection | None = None,
+              ) -> tuple[object, str | None]:
     """(`used_at`, `submission_id`) of a token, read now."""
-    row = db.session.execute(_USE, {"token_id": token_id}).one()
+    row = (conn or db.session).execute(_USE, {"token_id": token_id}).one()
     return row.used_at, row.submission_id

@@ -139,6 +139,55 @@ def test_retry_same_submission_is_one_response_and_other_gets_409(client):
     assert db.session.scalar(select(func.count(Response.id))) == 1
 
 
+def test_draft_created_by_a_concurrent_request_is_reused(client, monkeypatch):
+    """A request that read the token before a concurrent first visit created the draft
+    loses the insert race (unique token_id) and carries on with the stored draft."""
+    import survey_app.respondent as respondent
+
+    campaign = make_campaign()
+    (_, issued), = make_assignments(campaign)
+    path = _path(issued)
+    first = client.get(path).get_data(as_text=True)
+    sid = re.search(r'name="submission_id" value="([^"]+)"', first).group(1)
+    real = respondent.form_state_by_token
+    stale = iter([True])
+
+    def read_before_the_draft(token, conn=None):
+        state = real(token, conn)
+        if next(stale, False):  # as read before the other request inserted its draft
+            state = state._replace(draft_answers=None, draft_page=None,
+                                   draft_submission_id=None, draft_started_at=None)
+        return state
+
+    monkeypatch.setattr(respondent, "form_state_by_token", read_before_the_draft)
+    again = client.application.test_client().get(path)
+    assert again.status_code == 200
+    assert f'name="submission_id" value="{sid}"' in again.get_data(as_text=True)
+
+
+def test_submission_stores_response_link_outcome_and_drops_the_draft(client):
+    from survey_app.models import FormDraft
+
+    campaign = make_campaign()
+    (assignment, issued), = make_assignments(campaign)
+    path = _path(issued)
+    response, data = _complete(client, path)
+    assert response.status_code == 200
+    db.session.expire_all()
+    stored = db.session.scalar(select(Response))
+    assert stored.submission_id == data["submission_id"]
+    assert stored.source.value == "web" and stored.group is assignment.group
+    assert stored.mode is assignment.mode and stored.weight == assignment.weight
+    assert stored.duration_seconds is not None and stored.network_hash
+    assert {a.question_id for a in stored.answers} >= {"a1", "g1"}
+    token = db.session.scalar(select(AccessToken))
+    assert token.used_at is not None and token.submission_id == data["submission_id"]
+    link = db.session.scalar(select(ResponseLink))
+    assert (link.assignment_id, link.response_id) == (assignment.id, stored.id)
+    assert db.session.get(Assignment, assignment.id).outcome is Outcome.COMPLETED
+    assert db.session.scalar(select(func.count(FormDraft.id))) == 0
+
+
 def test_missing_csrf_is_rejected(client):
     campaign = make_campaign()
     (_, issued), = make_assignments(campaign)
