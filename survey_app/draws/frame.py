@@ -98,13 +98,22 @@ _NAT = int(np.datetime64("NaT", "D").view(np.int64))  # int64 minimum
 _EPOCH = dt.date(1970, 1, 1)
 
 
-def _active_entries_select(columns: list) -> Select:
+def _drawn_batches(used_by_draw_only: bool) -> list:
+    """Conditions on ImportBatch of the lists a frame is made of."""
+    conditions = [ImportBatch.status == BatchStatus.ACTIVE]
+    if used_by_draw_only:
+        conditions.append(ImportBatch.used_by_draw.is_(True))
+    return conditions
+
+
+def _active_entries_select(columns: list, used_by_draw_only: bool) -> Select:
     return (select(*columns)
             .join(ImportBatch, ImportBatch.id == FrameEntry.batch_id)
-            .where(ImportBatch.status == BatchStatus.ACTIVE))
+            .where(*_drawn_batches(used_by_draw_only)))
 
 
-def _read_entries_select(campaign_id: int, recompute_fingerprints: bool) -> _Entries:
+def _read_entries_select(campaign_id: int, recompute_fingerprints: bool,
+                         used_by_draw_only: bool) -> _Entries:
     """Any engine: an ORM select, rows converted in Python (SQLite, and verification)."""
     columns = [FrameEntry.id, ImportBatch.unit_id, ImportBatch.group, FrameEntry.stable_key,
                FrameEntry.phone, FrameEntry.transaction_date, FrameEntry.birth_year,
@@ -112,7 +121,8 @@ def _read_entries_select(campaign_id: int, recompute_fingerprints: bool) -> _Ent
     if recompute_fingerprints:
         columns += [FrameEntry.name, FrameEntry.address, FrameEntry.procedure]
     rows = db.session.execute(
-        _active_entries_select(columns).where(FrameEntry.campaign_id == campaign_id)).all()
+        _active_entries_select(columns, used_by_draw_only)
+        .where(FrameEntry.campaign_id == campaign_id)).all()
     group_code = {g: i for i, g in enumerate(_GROUPS)}
     if recompute_fingerprints:
         fps = [fingerprint(r.name, r.phone, r.address, r.procedure, r.transaction_date,
@@ -234,14 +244,14 @@ def _read_copy_stream(raw: Any, query: str) -> bytearray:
     return buffer
 
 
-def _read_entries_postgres(campaign_id: int) -> _Entries:
+def _read_entries_postgres(campaign_id: int, used_by_draw_only: bool) -> _Entries:
     """PostgreSQL: packed int8 values over the session's own connection, parsed by NumPy."""
     # Active batches first, entries second: a batch activated in between only adds entries
     # that are then skipped (as if read a moment earlier), never a list half read.
     batches = db.session.execute(
         select(ImportBatch.id, ImportBatch.unit_id, _as_text(ImportBatch.group))
-        .where(ImportBatch.campaign_id == campaign_id,
-               ImportBatch.status == BatchStatus.ACTIVE)).all()
+        .where(ImportBatch.campaign_id == campaign_id, *_drawn_batches(used_by_draw_only))
+    ).all()
     id_batch, key, fp, phone, date_birth = _read_packed(campaign_id)
     # Entries of inactive batches stay, with group -1, so that strata expansion drops them
     # (no extra gather of every column here).
@@ -288,10 +298,11 @@ def _parse_binary_copy(buffer: bytes | bytearray) -> np.ndarray:
     return rows
 
 
-def _read_entries(campaign_id: int, recompute_fingerprints: bool) -> _Entries:
+def _read_entries(campaign_id: int, recompute_fingerprints: bool, used_by_draw_only: bool
+                  ) -> _Entries:
     if db.session.get_bind().dialect.name == "postgresql" and not recompute_fingerprints:
-        return _read_entries_postgres(campaign_id)
-    return _read_entries_select(campaign_id, recompute_fingerprints)
+        return _read_entries_postgres(campaign_id, used_by_draw_only)
+    return _read_entries_select(campaign_id, recompute_fingerprints, used_by_draw_only)
 
 
 def _expand_to_strata(entries: _Entries, strata: list[StratumRow],
@@ -337,9 +348,10 @@ def _expand_to_strata(entries: _Entries, strata: list[StratumRow],
     return row, stratum.astype(np.int32)
 
 
-def load_campaign_frame(campaign: Campaign, *, recompute_fingerprints: bool = False
-                        ) -> CampaignFrame:
-    """Read the active frame entries of every stratum.
+def load_campaign_frame(campaign: Campaign, *, recompute_fingerprints: bool = False,
+                        used_by_draw_only: bool = False) -> CampaignFrame:
+    """Read the active frame entries of every stratum (with `used_by_draw_only`, only those
+    of lists marked as used by a draw: the draw marks the lists first, then reads them).
 
     Rows of a SHARED group's list belong to every stratum of that group, so they appear once
     per stratum. With `recompute_fingerprints` the fingerprint is computed from the stored
@@ -361,7 +373,7 @@ def load_campaign_frame(campaign: Campaign, *, recompute_fingerprints: bool = Fa
     scope = {g.group: g.frame_scope for g in db.session.scalars(
         select(CampaignGroup).where(CampaignGroup.campaign_id == campaign.id))}
 
-    entries = _read_entries(campaign.id, recompute_fingerprints)
+    entries = _read_entries(campaign.id, recompute_fingerprints, used_by_draw_only)
     row, strat = _expand_to_strata(entries, strata, scope)
     date = entries.date[row].view("datetime64[D]")  # the NaT sentinel is NaT's int64
     frame = FrameColumns(

@@ -285,14 +285,14 @@ def draw_campaign(campaign: Campaign, *, public_value: str | None = None,
     if not _has_strata(campaign):
         raise DrawRefused("Chiến dịch chưa có tầng mẫu nào (đơn vị × nhóm).")
     seed_value, public = _seed(campaign, public_value, seed)
-    # Batches used by a draw can no longer be replaced or withdrawn. Marked before the frame
-    # is read: the update locks these rows until commit, so a replacement or withdrawal
-    # committing meanwhile cannot change which lists this draw reads.
+    # Batches used by a draw can no longer be replaced or withdrawn. They are marked first and
+    # exactly the marked ones are read: the update locks them until commit, so a replacement
+    # or withdrawal committing meanwhile waits, and a list activated meanwhile is not drawn.
     db.session.execute(update(ImportBatch).where(
         ImportBatch.campaign_id == campaign.id, ImportBatch.status == BatchStatus.ACTIVE,
         ImportBatch.used_by_draw.is_(False),  # a redraw rewrites nothing
     ).values(used_by_draw=True))
-    cf = load_campaign_frame(campaign)
+    cf = load_campaign_frame(campaign, used_by_draw_only=True)
     eligible, reason = eligibility_mask(campaign, cf)
     result = draw_all(cf.frame, cf.specs, seed_value, eligible)
 

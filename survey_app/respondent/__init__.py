@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 from sqlalchemy import Connection, bindparam, insert, update
@@ -185,6 +186,7 @@ def _form_once(state: FormState, action_url: str):
     answers = dict(draft.answers)
     errors: dict[str, str] = {}
     page = draft.page
+    shown = None
     if request.method == "POST":
         page = min(max(request.form.get("page", type=int) or 0, 0), len(sections) - 1)
         action = request.form.get("action", "next")
@@ -231,14 +233,39 @@ def _form_once(state: FormState, action_url: str):
             _db().commit()
             return redirect(action_url)  # post/redirect/get keeps the back button sane
     status = 422 if errors else 200
+    section = sections[page]
+    if shown is None:
+        shown = shown_answers(questionnaire, answers)
     html = render_template(
         "respondent/form.html", campaign=campaign, questionnaire=questionnaire,
-        section=sections[page], page=page, pages=len(sections), answers=answers,
-        shown=shown_answers(questionnaire, answers), errors=errors, action_url=action_url,
-        submission_id=draft.submission_id, saved=request.method == "POST" and not errors,
+        section=section, questions=_page_questions(section, shown), page=page,
+        pages=len(sections), answers=answers, shown=shown, errors=errors,
+        action_url=action_url, submission_id=draft.submission_id,
+        saved=request.method == "POST" and not errors,
     )
     _db().commit()
     return html, status
+
+
+def _page_questions(section, shown: dict) -> list:
+    """The questions a page shows: all but those that depend on an earlier page's answer
+    that rules them out (a condition on this page's own answers is left to the respondent,
+    or to the script, which hides them as they answer)."""
+    on_page = {q.id for q in section.questions}
+    return [q for q in section.questions
+            if not (q.show_if and q.show_if.question not in on_page and not q.is_shown(shown))]
+
+
+@cache
+def _static_path(script_root: str, static_url_path: str | None, filename: str) -> str:
+    return url_for("static", filename=filename)
+
+
+@bp.app_template_global()
+def static_url(filename: str) -> str:
+    """url_for("static", filename=…), computed once per deployment prefix and file: the
+    respondent's pages ask for their two static files on every render."""
+    return _static_path(request.script_root, current_app.static_url_path, filename)
 
 
 def _already_used(used_sid: str | None, campaign: _Campaign):
