@@ -31,8 +31,8 @@ priority cut keeps only rows that can be among the first quota + reserves (about
 frame), and only those are ranked. The digests need every eligible row in (stratum, key)
 order: (stratum, key) pairs are packed into one uint64 and value-sorted (SIMD sort, several
 times faster than argsort), then each stratum is hashed (~3 µs per stratum). For big frames
-that sort-and-hash runs on two threads, each over half of the strata, while the calling thread
-draws (NumPy's sort and hashlib release the GIL).
+that sort-and-hash runs on two worker threads, a quarter of the strata at a time, while the
+calling thread draws (NumPy's sort and hashlib release the GIL).
 """
 
 from __future__ import annotations
@@ -466,7 +466,7 @@ def frame_digests(
     el = _eligible_rows(frame, len(specs), eligible)
     if el.rows.size < _THREADED_FROM:
         return _sorted_digests(specs, el, 0, len(specs))
-    with ThreadPoolExecutor(max_workers=_PARTS) as pool:
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         parts = [pool.submit(_sorted_digests, specs, el, a, z) for a, z in _parts(el)]
         return tuple(d for part in parts for d in part.result())
 
@@ -479,7 +479,9 @@ def _stratum_seeds(seed: int, specs: Sequence[StratumSpec]) -> np.ndarray:
 
 
 _THREADED_FROM = 500_000  # eligible rows; below this threads cost more than they save
-_PARTS = 2  # groups of strata sorted and hashed on their own thread
+_PARTS = 4  # groups of strata sorted and hashed as separate tasks...
+_WORKERS = 2  # ...by this many threads: smaller sorts and gathers stay in cache, and two
+# digest loops (which hold the GIL between hash updates) rarely run at the same moment
 _Z = 4.0  # candidate margin in standard deviations (see _candidates)
 
 
@@ -556,10 +558,10 @@ def draw_all(
 
     if el.rows.size >= _THREADED_FROM:
         # The digests need every eligible row sorted by (stratum, key); the draw does not (it
-        # ranks a few candidates per stratum), so the sort and hashing of each group of strata
-        # run on their own thread (NumPy's sort and hashlib release the GIL) while this one
+        # ranks a few candidates per stratum), so the sort and hashing of groups of strata
+        # run on worker threads (NumPy's sort and hashlib release the GIL) while this one
         # draws.
-        with ThreadPoolExecutor(max_workers=_PARTS) as pool:
+        with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
             parts = [pool.submit(_sorted_digests, specs, el, a, z) for a, z in _parts(el)]
             drawn = _rank(el, seeds, n_sel, n_take)
             digests = tuple(d for part in parts for d in part.result())

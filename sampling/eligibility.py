@@ -368,5 +368,6 @@ def check_eligibility(frame: FrameColumns, rules: EligibilityRules) -> Eligibili
         _phone_rules_sorted(frame, rules, reason, sorted_phone, sorted_rows)
     elif phone_rules:
         _phone_rules_hashed(frame, rules, reason)
-    counts = {r: int(np.count_nonzero(reason == r)) for r in ExclusionReason}
+    per_reason = np.bincount(reason, minlength=max(ExclusionReason) + 1)  # one pass
+    counts = {r: int(per_reason[r]) for r in ExclusionReason}
     return Eligibility(reason=reason, counts=counts)

@@ -64,6 +64,10 @@ class Assignment(db.Model):
     __table_args__ = (
         UniqueConstraint("stratum_id", "draw_order"),
         Index("ix_assignments_campaign_outcome", "campaign_id", "outcome"),
+        # Free space in every page: a redraw before fieldwork rewrites each row in place
+        # without changing an indexed column, which PostgreSQL then does on the same page
+        # with no index entry (HOT, 4x cheaper); fieldwork updates stay on their page too.
+        {"postgresql_with": {"fillfactor": 50}},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

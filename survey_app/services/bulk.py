@@ -129,7 +129,7 @@ def _copy_column(values: object, n: int) -> list[str]:
 
 
 def bulk_insert_columns(table: Table, columns: Mapping[str, object], *,
-                        chunk: int = 5000) -> int:
+                        chunk: int = 5000, target: str | None = None) -> int:
     """Insert rows given column by column, in the session's transaction (all or nothing).
 
     Each value of `columns` is either a list / tuple / 1-D NumPy array with one element per
@@ -138,7 +138,8 @@ def bulk_insert_columns(table: Table, columns: Mapping[str, object], *,
     dtype), the fastest form. PostgreSQL: one COPY, in binary format built column-wise with
     NumPy when every column has a type `_binary_kind` knows (integers, booleans, floats,
     strings and enums, dates, timestamps with time zone), else in text format; other engines:
-    executemany in chunks.
+    executemany in chunks. `target` (PostgreSQL only) names another table with these columns
+    and types to write to instead, e.g. a temporary copy of `table`.
     """
     names = list(columns)
     lengths = {len(v) for v in columns.values()
@@ -149,15 +150,18 @@ def bulk_insert_columns(table: Table, columns: Mapping[str, object], *,
     if n == 0:
         return 0
     connection = db.session.connection()
+    if target is not None and connection.dialect.name != "postgresql":
+        raise ValueError("bulk_insert_columns: target is for PostgreSQL")
     if connection.dialect.name == "postgresql":
         raw = connection.connection.driver_connection
         quoted = ", ".join(f'"{c}"' for c in names)
+        into = target or table.name
         kinds = [_binary_kind(table.c[name].type) for name in names]
         if None not in kinds:
             # Built and sent in blocks: the server stores one block while the next is built.
             step = 1 << 16
             with raw.cursor() as cursor, cursor.copy(
-                f'COPY "{table.name}" ({quoted}) FROM STDIN (FORMAT binary)'  # noqa: S608
+                f'COPY "{into}" ({quoted}) FROM STDIN (FORMAT binary)'  # noqa: S608
             ) as copy:
                 copy.write(_BINARY_HEADER)
                 for a in range(0, n, step):
@@ -169,7 +173,7 @@ def bulk_insert_columns(table: Table, columns: Mapping[str, object], *,
         text_columns = [_copy_column(columns[c], n) for c in names]
         step = 100_000  # rows per write: bounded memory, few calls
         with raw.cursor() as cursor, cursor.copy(
-            f'COPY "{table.name}" ({quoted}) FROM STDIN'  # noqa: S608 - names from the schema
+            f'COPY "{into}" ({quoted}) FROM STDIN'  # noqa: S608 - names from the schema
         ) as copy:
             for a in range(0, n, step):
                 part = [col[a:a + step] for col in text_columns]

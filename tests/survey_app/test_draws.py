@@ -323,3 +323,55 @@ def test_shared_list_is_drawn_separately_for_every_unit(app_ctx):
     assert len({tuple(p) for p in picks.values()}) == 3  # independent draws per unit
     assert db.session.get(ImportBatch, shared.id).used_by_draw
     assert not db.session.get(ImportBatch, old.id).used_by_draw
+
+
+def test_redraw_before_fieldwork_replaces_every_position(app_ctx, monkeypatch):
+    """A redraw gives the same rows whether the earlier draw's rows are rewritten in place
+    (PostgreSQL before fieldwork) or deleted and inserted again; positions the new draw lacks
+    go and new ones come, tokens of the earlier draw go, paper keyings force the delete."""
+    from survey_app.draws import services
+    from survey_app.models import AccessToken, PaperEntry
+    from survey_app.services.tokens import issue_for_assignment
+
+    campaign = make_campaign(units=("X1", "X2"), quota=3, reserves=2)
+    make_frame(campaign, "X1", "citizen", 20)
+    make_frame(campaign, "X2", "citizen", 3)  # 3 of 3 + 2: a shortfall, no reserves
+    draw_campaign(campaign)
+    db.session.commit()
+    first = db.session.scalars(select(Assignment).order_by(Assignment.id)).first()
+    issue_for_assignment(first)
+    db.session.commit()
+    # X1 loses eligible people (outside the period), X2 gains a second list.
+    x1_entries = select(FrameEntry.id).join(Unit, Unit.id == FrameEntry.unit_id).where(
+        Unit.code == "X1").order_by(FrameEntry.id).limit(17)
+    db.session.execute(update(FrameEntry).where(FrameEntry.id.in_(x1_entries))
+                       .values(transaction_date=dt.date(2020, 1, 1)))
+    make_frame(campaign, "X2", "citizen", 4, file_sha="b" * 64)
+    db.session.commit()
+    postgres = db.engine.dialect.name == "postgresql"
+    assert services._can_rewrite_in_place(campaign, False) is postgres
+
+    def redraw(in_place_allowed):
+        if not in_place_allowed:
+            monkeypatch.setattr(services, "_can_rewrite_in_place", lambda c, s: False)
+        draw_campaign(campaign, public_value="Xổ số 02/11/2026")
+        db.session.commit()
+        monkeypatch.undo()
+        return [(a.stratum_id, a.draw_order, a.frame_entry_id, a.is_reserve, a.active,
+                 a.outcome, a.weight, a.serial, a.activated_at is None, a.enumerator_id)
+                for a in db.session.scalars(select(Assignment).order_by(
+                    Assignment.stratum_id, Assignment.draw_order))]
+
+    in_place = redraw(True)
+    assert db.session.scalar(select(func.count(AccessToken.id))) == 0
+    rewritten = [(s, o) for s, o, *_ in in_place]
+    assert len(rewritten) == len(set(rewritten)) == 3 + (3 + 2)  # X1: 3 eligible left
+    deleted = redraw(False)
+    assert in_place == deleted
+    # A paper keying refers to an assignment: its rows are deleted, never rewritten.
+    db.session.add(PaperEntry(assignment_id=db.session.scalars(select(Assignment.id)).first(),
+                              pass_no=1, answers={}))
+    db.session.commit()
+    assert services._can_rewrite_in_place(campaign, False) is False
+    assert redraw(True) == in_place
+    assert db.session.scalar(select(func.count(PaperEntry.id))) == 0

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 0b2c994c71da
+Revision ID: 7793c738595f
 Revises: 
-Create Date: 2026-11-23 14:15:10.856672
+Create Date: 2026-11-23 15:40:59.289162
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = '0b2c994c71da'
+revision = '7793c738595f'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -137,7 +137,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['enumerator_id'], ['users.id'], name=op.f('fk_assignments_enumerator_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_assignments')),
     sa.UniqueConstraint('serial', name=op.f('uq_assignments_serial')),
-    sa.UniqueConstraint('stratum_id', 'draw_order', name=op.f('uq_assignments_stratum_id_draw_order'))
+    sa.UniqueConstraint('stratum_id', 'draw_order', name=op.f('uq_assignments_stratum_id_draw_order')),
+    postgresql_with={'fillfactor': 50}
     )
     with op.batch_alter_table('assignments', schema=None) as batch_op:
         batch_op.create_index('ix_assignments_campaign_outcome', ['campaign_id', 'outcome'], unique=False)
