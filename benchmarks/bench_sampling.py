@@ -253,6 +253,7 @@ def _load_frame(campaign: Any, rows: int, rng: np.random.Generator) -> dict[str,
     from sqlalchemy import select, text
 
     from survey_app.extensions import db
+    from survey_app.frames.packs import NO_DATE, pack_rows
     from survey_app.models import BatchStatus, ImportBatch, Stratum
 
     strata = db.session.execute(
@@ -289,6 +290,9 @@ def _load_frame(campaign: Any, rows: int, rng: np.random.Generator) -> dict[str,
     stratum = rng.choice(n_strata, rows, p=p / p.sum())
     replaced = rng.random(rows) < REPLACED_SHARE
     batch = np.where(replaced, replaced_batch[stratum], active_batch[stratum])
+    # An import writes a list's rows together (one COPY per file): rows in batch order.
+    by_batch = np.argsort(batch, kind="stable")
+    stratum, replaced, batch = stratum[by_batch], replaced[by_batch], batch[by_batch]
     phone = rng.integers(84_300_000_000, 84_999_999_999, rows, dtype=np.int64)
     dup = rng.random(rows) < 0.01  # the same person listed twice
     phone[dup] = phone[rng.integers(0, rows, int(dup.sum()))]
@@ -305,6 +309,8 @@ def _load_frame(campaign: Any, rows: int, rng: np.random.Generator) -> dict[str,
     def pick(values: list[str]) -> list[str]:
         return np.array(values, dtype=object)[rng.integers(0, len(values), rows)].tolist()
 
+    keys = rng.integers(0, 2**63 - 1, rows, dtype=np.int64)
+    fingerprints = rng.integers(0, 2**63 - 1, rows, dtype=np.int64)
     null = "\\N"
     g_names = np.array(s_group, dtype=object)
     columns = {
@@ -313,8 +319,8 @@ def _load_frame(campaign: Any, rows: int, rng: np.random.Generator) -> dict[str,
         "unit_id": list(map(str, s_unit[stratum].tolist())),
         "group": g_names[stratum].tolist(),
         "source_row": list(map(str, range(2, rows + 2))),
-        "stable_key": list(map(str, rng.integers(0, 2**63 - 1, rows, dtype=np.int64).tolist())),
-        "fingerprint": list(map(str, rng.integers(0, 2**63 - 1, rows, dtype=np.int64).tolist())),
+        "stable_key": list(map(str, keys.tolist())),
+        "fingerprint": list(map(str, fingerprints.tolist())),
         "name": pick(names),
         "phone": np.where(no_phone, null, np.char.add("+", phone.astype(str))).tolist(),
         "phone_kind": np.where(no_phone, "none", "mobile").tolist(),
@@ -326,10 +332,29 @@ def _load_frame(campaign: Any, rows: int, rng: np.random.Generator) -> dict[str,
         "birth_year": np.where(no_birth, null, birth.astype(str)).tolist(),
         "transactions": ["1"] * rows,
     }
+    before = raw.execute("SELECT pg_sequence_last_value("
+                         "pg_get_serial_sequence('frame_entries', 'id'))").fetchone()[0] or 0
     _copy_text(raw, "frame_entries", list(columns), list(columns.values()))
+    # The packed copies the import writes with each list (survey_app/frames/packs.py).
+    last = raw.execute("SELECT currval(pg_get_serial_sequence('frame_entries', 'id'))"
+                       ).fetchone()[0]
+    assert last - before == rows, "frame entry ids not consecutive"
+    days = np.where(no_date, NO_DATE, (dates - np.datetime64("1970-01-01")).astype(np.int64))
+    data = pack_rows(keys, fingerprints, np.where(no_phone, 0, phone), days,
+                     np.where(no_birth, 0, birth))
+    size = len(data) // rows if rows else 0
+    edges = np.flatnonzero(np.diff(batch)) + 1
+    starts = np.concatenate([[0], edges]).tolist()
+    ends = np.concatenate([edges, [rows]]).tolist()
+    with raw.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO frame_packs (batch_id, part, campaign_id, first_id, rows, data) "
+            "VALUES (%s, 0, %s, %s, %s, %b)",
+            [(int(batch[a]), campaign.id, before + 1 + a, z - a, data[a * size:z * size])
+             for a, z in zip(starts, ends, strict=True)])
     db.session.commit()
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM (ANALYZE) frame_entries, import_batches"))
+        conn.execute(text("VACUUM (ANALYZE) frame_entries, import_batches, frame_packs"))
     return {"strata": n_strata, "batches": 2 * n_strata, "rows": rows,
             "active_rows": int((~replaced).sum())}
 

@@ -49,6 +49,7 @@ from ..models import (
     CampaignStatus,
     FormDraft,
     FrameEntry,
+    FramePack,
     ImportBatch,
     ImportIssue,
     PaperEntry,
@@ -782,6 +783,8 @@ def purge_campaign(campaign: Campaign, *, now: dt.datetime | None = None,
     drafts = db.session.execute(
         delete(FormDraft).where(FormDraft.token_id.in_(token_ids))
         .execution_options(synchronize_session=False)).rowcount
+    # Packed copies of the lists hold phone numbers and birth years.
+    db.session.execute(delete(FramePack).where(FramePack.campaign_id == cid))
     batch_ids = select(ImportBatch.id).where(ImportBatch.campaign_id == cid)
     issues = db.session.execute(
         delete(ImportIssue).where(ImportIssue.batch_id.in_(batch_ids))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
@@ -29,13 +30,20 @@ from ..services.responses import AnswerError, clean_answer, questionnaire_for, r
 from ..services.tokens import claim, find_by_short_code
 
 PAPER_PREFIX = "paper-"
+# An assignment's serial, `<campaign>-<stratum>-<draw order>` (draws.services._serials).
+_SERIAL = re.compile(r"\d{1,10}-(?P<stratum>\d{1,10})-(?P<order>\d{3,10})")
 
 
 def find_for_entry(campaign: Campaign, text: str) -> Assignment:
     """An assignment of the campaign by its printed serial or short code."""
     text = (text or "").strip()
-    assignment = db.session.scalar(select(Assignment).where(
-        Assignment.campaign_id == campaign.id, Assignment.serial == text))
+    assignment = None
+    position = _SERIAL.fullmatch(text)
+    if position:  # through the (stratum, draw order) index: the serial has none of its own
+        assignment = db.session.scalar(select(Assignment).where(
+            Assignment.campaign_id == campaign.id,
+            Assignment.stratum_id == int(position["stratum"]),
+            Assignment.draw_order == int(position["order"]), Assignment.serial == text))
     if assignment is None:
         record = find_by_short_code(text)
         if record is not None and record.campaign_id == campaign.id and record.assignment_id:

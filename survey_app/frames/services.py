@@ -40,6 +40,7 @@ from ..models import (
 )
 from ..models._types import utcnow
 from ..services.audit import audit
+from .packs import PackSpool
 from .phones import PhoneKind as ReadPhoneKind
 from .reader import FrameFileError, open_table
 from .rows import (
@@ -326,6 +327,7 @@ class _EntryWriter:
         self._key_state = hashlib.blake2b(f"{batch.file_sha256}:".encode(), digest_size=8)
         if self.postgres:
             raw = self.connection.connection.driver_connection
+            self._packs = PackSpool(raw, batch.id, batch.campaign_id)  # before the COPY
             self._cursor = raw.cursor()
             # The queued writer sends from a thread: the next chunk is validated while
             # the server is still taking in the previous one.
@@ -357,6 +359,7 @@ class _EntryWriter:
                 procedure="procedure", address="address", position="position",
                 workplace="workplace")
             self._copy.write(out.write_csv(include_header=False))
+            self._packs.add(frame)
             return
         rows = [{"batch_id": b.id, "campaign_id": b.campaign_id, "unit_id": b.unit_id,
                  "group": b.group, "source_row": r["source_row"], "stable_key": r["stable_key"],
@@ -375,8 +378,10 @@ class _EntryWriter:
         if self.postgres:
             if ok:
                 self._copy_cm.__exit__(None, None, None)
+                self._packs.store()
             else:
                 self._copy_cm.__exit__(RuntimeError, RuntimeError("aborted"), None)
+                self._packs.close()
             self._cursor.close()
 
 

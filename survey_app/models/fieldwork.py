@@ -93,7 +93,10 @@ class Assignment(db.Model):
     mode: Mapped[Mode] = mapped_column(enum_column(Mode))
     outcome: Mapped[Outcome] = mapped_column(enum_column(Outcome))
     weight: Mapped[float] = mapped_column(Float, default=1.0)
-    serial: Mapped[str] = mapped_column(String(32), unique=True)
+    # `<campaign>-<stratum>-<draw order>`: unique because (stratum_id, draw_order) is, and
+    # looked up through that index (fieldwork.services.find_for_entry); an index of its own
+    # cost ~1 s of a national draw's 272,000-row write.
+    serial: Mapped[str] = mapped_column(String(32))
     enumerator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     issued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     issued_mode: Mapped[Mode | None] = mapped_column(enum_column(Mode))

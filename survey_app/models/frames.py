@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from questionnaires.model import RespondentGroup
@@ -138,3 +138,29 @@ class FrameEntry(db.Model):
     birth_year: Mapped[int | None]
     transactions: Mapped[int] = mapped_column(default=1)
     extra: Mapped[dict | None] = mapped_column(JSONType)
+
+
+class FramePack(db.Model):
+    """What the draw reads of an imported list's entries, packed (PostgreSQL only).
+
+    Each part holds, for `rows` consecutive entries of a batch (ids `first_id`,
+    `first_id + 1`, ...), four big-endian int64 per entry: stable_key, fingerprint, the
+    phone's E.164 digits (0 = none) and `days since 1970 << 32 | birth year` (days -2**31 =
+    no date, birth year 0 = unknown): exactly the values of the entries' own columns. A
+    national draw reads 5 M entries from these parts in a fraction of the time PostgreSQL
+    needs to build the same bytes from the rows (survey_app/draws/frame.py); lists without
+    parts (ids not consecutive, written before packs existed, other engines) are read from
+    the rows. Written by the import in the transaction of its entries (frames.packs); entry
+    columns that enter a pack never change afterwards, except in a purge, which deletes the
+    campaign's packs too.
+    """
+
+    __tablename__ = "frame_packs"
+    __table_args__ = (Index("ix_frame_packs_campaign", "campaign_id"),)
+
+    batch_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    part: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    campaign_id: Mapped[int]
+    first_id: Mapped[int]  # frame_entries.id of the part's first entry
+    rows: Mapped[int]
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -101,9 +101,10 @@ def make_assignments(campaign, group="citizen", count=1):
                                                        CampaignGroup.group == group))
     issued = []
     for i in range(count):
+        order = 1000 + i + len(issued)
         a = Assignment(campaign_id=campaign.id, stratum_id=stratum.id, unit_id=stratum.unit_id,
-                       group=group, draw_order=1000 + i + len(issued), active=True, mode=cg.mode,
-                       outcome=Outcome.ISSUED, serial=f"T{campaign.id}-{stratum.id}-{i:05d}")
+                       group=group, draw_order=order, active=True, mode=cg.mode,
+                       outcome=Outcome.ISSUED, serial=f"{campaign.id}-{stratum.id}-{order:03d}")
         db.session.add(a)
         db.session.flush()
         issued.append((a, issue_for_assignment(a)))

@@ -311,10 +311,16 @@ def test_purge_keeps_scores_and_removes_identities(app_ctx, runner):
     assert result.exit_code == 2 and "thời hạn" in result.output
     assert db.session.scalar(select(func.count(ResponseLink.id))) > 0
 
+    # A packed copy of a list (phones, birth years) goes with the identities.
+    from survey_app.models import FramePack
+    db.session.add(FramePack(batch_id=1, part=0, campaign_id=campaign.id, first_id=1, rows=1,
+                             data=b"\x00" * 32))
+    db.session.commit()
     result = runner.invoke(purge, [campaign.key, "--yes", "--now", "2027-11-02"])
     assert result.exit_code == 0, result.output
     db.session.expire_all()
     assert db.session.scalar(select(func.count(ResponseLink.id))) == 0
+    assert db.session.scalar(select(func.count()).select_from(FramePack)) == 0
     entries = list(db.session.scalars(select(FrameEntry)))
     assert entries and all(e.name == "" and e.phone is None and e.address == ""
                            for e in entries)

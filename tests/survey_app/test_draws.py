@@ -7,7 +7,7 @@ import datetime as dt
 import json
 
 from helpers import csrf_from, login, make_campaign, make_frame, make_user
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from survey_app.draws.services import draw_campaign, set_outcome
 from survey_app.extensions import db
@@ -271,7 +271,8 @@ def test_postgres_frame_read_falls_back_to_copy(app_ctx, monkeypatch):
     fast = load_campaign_frame(campaign)
     # array_fill refuses this size before allocating anything (SQLSTATE 54000).
     monkeypatch.setattr(frame_module, "_aggregate_entries_query",
-                        lambda: "SELECT array_fill(0, ARRAY[%s::int * 0 + 200000000])")
+                        lambda *a: "SELECT 0, array_fill(0, "
+                                   "ARRAY[%(campaign)s::int * 0 + 200000000])")
     slow = load_campaign_frame(campaign)
     assert len(fast.frame) == len(slow.frame) == 2 * (20 + 3)
     for name in ("key", "stratum", "phone", "transaction_date", "birth_year", "fingerprint"):
@@ -285,6 +286,41 @@ def test_postgres_frame_read_falls_back_to_copy(app_ctx, monkeypatch):
         .join(FrameEntry, FrameEntry.id == Assignment.frame_entry_id)
         .join(Unit, Unit.id == Assignment.unit_id)
         .where(Unit.code == "X1").order_by(Stratum.group, Assignment.draw_order))] == PINNED_X1
+
+
+def test_postgres_frame_read_in_page_range_parts(app_ctx, monkeypatch):
+    """The frame read in page-range parts (what PostgreSQL aggregates in parallel) holds the
+    same rows as the one-part read, whatever the split."""
+    import numpy as np
+    import pytest
+
+    from survey_app.draws import frame as frame_module
+    from survey_app.draws.frame import load_campaign_frame
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL read path")
+    campaign = make_campaign(units=("X1", "X2"), quota=3, reserves=1)
+    make_frame(campaign, "X1", "citizen", 400)
+    make_frame(campaign, "X2", "citizen", 150, phones=False)
+    db.session.commit()
+    pages = db.session.execute(text(
+        "SELECT pg_relation_size('frame_entries') / current_setting('block_size')::int")
+    ).scalar_one()
+    assert pages >= 3
+    with monkeypatch.context() as patch:
+        patch.setattr(frame_module, "_frame_parts", lambda: (1, pages))
+        whole = load_campaign_frame(campaign)
+    assert len(whole.frame) == 550
+    for parts, seen_pages in ((2, pages), (3, pages), (4, 1), (3, pages + 5)):
+        with monkeypatch.context() as patch:
+            patch.setattr(frame_module, "_frame_parts", lambda: (parts, seen_pages))
+            parted = load_campaign_frame(campaign)
+        a, b = np.argsort(whole.entry_ids), np.argsort(parted.entry_ids)
+        assert np.array_equal(whole.entry_ids[a], parted.entry_ids[b])
+        for name in ("key", "stratum", "phone", "transaction_date", "birth_year",
+                     "fingerprint"):
+            assert np.array_equal(getattr(whole.frame, name)[a],
+                                  getattr(parted.frame, name)[b]), name
 
 
 def test_shared_list_is_drawn_separately_for_every_unit(app_ctx):

@@ -211,3 +211,25 @@ def test_roles_on_fieldwork_routes(client):
     assert c.get(f"/fieldwork/{campaign.key}").status_code == 200
     anon = client.application.test_client()
     assert anon.get(f"/fieldwork/{campaign.key}").status_code == 302
+
+
+def test_entry_finds_a_form_by_its_exact_serial_in_its_campaign_only(app_ctx):
+    """The serial is looked up through the (stratum, draw order) index: only the exact
+    printed text of an assignment of this campaign finds it."""
+    import pytest
+
+    from survey_app.errors import NotFound
+    from survey_app.fieldwork.services import find_for_entry
+
+    campaign = _drawn()
+    assignment = _first(campaign)
+    other = make_campaign(key="khac-2026", units=("X9",))
+    assert find_for_entry(campaign, f"  {assignment.serial} ") == assignment
+    c, s, o = assignment.serial.split("-")
+    for wrong in (f"{c}-{s}-{int(o)}", f"{c}-{s}-0{o}", f"{int(c) + 1}-{s}-{o}", f"{c}-{s}",
+                  f"x{assignment.serial}", ""):
+        with pytest.raises(NotFound):
+            find_for_entry(campaign, wrong)
+    with pytest.raises(NotFound):
+        find_for_entry(other, assignment.serial)
+    assert find_for_entry(campaign, issue_for_assignment(assignment).short_code) == assignment

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 7793c738595f
+Revision ID: 603b9d9b0e7f
 Revises: 
-Create Date: 2026-11-23 15:40:59.289162
+Create Date: 2026-11-23 16:26:24.678921
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = '7793c738595f'
+revision = '603b9d9b0e7f'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -67,6 +67,18 @@ def upgrade():
     )
     with op.batch_alter_table('frame_entries', schema=None) as batch_op:
         batch_op.create_index('ix_frame_entries_campaign_unit_batch', ['campaign_id', 'unit_id', 'batch_id'], unique=False)
+
+    op.create_table('frame_packs',
+    sa.Column('batch_id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('part', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('first_id', sa.Integer(), nullable=False),
+    sa.Column('rows', sa.Integer(), nullable=False),
+    sa.Column('data', sa.LargeBinary(), nullable=False),
+    sa.PrimaryKeyConstraint('batch_id', 'part', name=op.f('pk_frame_packs'))
+    )
+    with op.batch_alter_table('frame_packs', schema=None) as batch_op:
+        batch_op.create_index('ix_frame_packs_campaign', ['campaign_id'], unique=False)
 
     op.create_table('import_issues',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -136,7 +148,6 @@ def upgrade():
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['enumerator_id'], ['users.id'], name=op.f('fk_assignments_enumerator_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_assignments')),
-    sa.UniqueConstraint('serial', name=op.f('uq_assignments_serial')),
     sa.UniqueConstraint('stratum_id', 'draw_order', name=op.f('uq_assignments_stratum_id_draw_order')),
     postgresql_with={'fillfactor': 50}
     )
@@ -445,6 +456,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_import_issues_batch_id'))
 
     op.drop_table('import_issues')
+    with op.batch_alter_table('frame_packs', schema=None) as batch_op:
+        batch_op.drop_index('ix_frame_packs_campaign')
+
+    op.drop_table('frame_packs')
     with op.batch_alter_table('frame_entries', schema=None) as batch_op:
         batch_op.drop_index('ix_frame_entries_campaign_unit_batch')
 

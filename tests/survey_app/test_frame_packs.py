@@ -1,0 +1,145 @@
+"""Packed copies of imported lists (frame_packs): what the draw reads on PostgreSQL must be
+exactly what the rows hold, and a list without packs is read from its rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import make_campaign, make_frame
+from sqlalchemy import delete, func, select, text
+
+from survey_app.draws import frame as frame_module
+from survey_app.draws.frame import load_campaign_frame
+from survey_app.draws.services import draw_campaign
+from survey_app.extensions import db
+from survey_app.models import Assignment, FrameEntry, FramePack, ImportBatch
+
+_COLUMNS = ("key", "stratum", "phone", "transaction_date", "birth_year", "fingerprint")
+
+
+def _csv(tmp_path, name, n, start=0):
+    """A list of `n` people: phones in several shapes, some without a phone, dates and birth
+    years present or missing."""
+    lines = ["TT,Họ và tên,Số điện thoại,Thủ tục,Địa chỉ,Ngày giao dịch,Năm sinh"]
+    for i in range(start, start + n):
+        phone = "" if i % 7 == 0 else f"09{i:08d}" if i % 3 else f"+84 9{i:08d}"
+        date = "" if i % 5 == 0 else f"{1 + i % 28:02d}/0{1 + i % 9}/2026"
+        birth = "" if i % 4 == 0 else str(1940 + i % 60)
+        lines.append(f"{i + 1},Người Số {i},{phone},Thủ tục {i % 9},Thôn {i % 13},{date},{birth}")
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _with_phone(n, start=0):
+    return sum(1 for i in range(start, start + n) if i % 7)
+
+
+def _import(runner, path, unit, group="citizen"):
+    result = runner.invoke(args=["frame", "import", str(path), "--campaign", "test-2026",
+                                 "--unit", unit, "--group", group])
+    assert result.exit_code == 0, result.output
+
+
+def _by_entry(cf):
+    order = np.lexsort((cf.frame.stratum, cf.entry_ids))
+    # Dates as day numbers: NaT (no date) never equals itself.
+    return cf.entry_ids[order], {c: getattr(cf.frame, c)[order].view(np.int64)
+                                 if c == "transaction_date" else getattr(cf.frame, c)[order]
+                                 for c in _COLUMNS}
+
+
+def _assert_same(a, b):
+    ids_a, cols_a = _by_entry(a)
+    ids_b, cols_b = _by_entry(b)
+    assert np.array_equal(ids_a, ids_b)
+    for c in _COLUMNS:
+        assert np.array_equal(cols_a[c], cols_b[c]), c
+
+
+def _from_rows(campaign, monkeypatch):
+    with monkeypatch.context() as patch:
+        patch.setattr(frame_module, "_read_stored_packs", lambda *a: None)
+        return load_campaign_frame(campaign)
+
+
+def test_imported_lists_are_packed_and_read_like_their_rows(runner, tmp_path, monkeypatch):
+    campaign = make_campaign(units=("X1", "X2"))
+    _import(runner, _csv(tmp_path, "a.csv", 300), "X1")
+    _import(runner, _csv(tmp_path, "b.csv", 120, start=1000), "X2")
+    make_frame(campaign, "X2", "civil_servant", 9)  # written without the import: no packs
+    postgres = db.engine.dialect.name == "postgresql"
+    packed = db.session.scalar(select(func.coalesce(func.sum(FramePack.rows), 0)))
+    imported = db.session.scalar(select(func.count(FrameEntry.id)).where(
+        FrameEntry.group == "citizen"))
+    assert imported == _with_phone(300) + _with_phone(120, 1000)  # no phone: refused
+    assert packed == (imported if postgres else 0)
+    if postgres:  # a pack's first id and row count are its entries' ids, in order
+        for pack in db.session.scalars(select(FramePack)):
+            ids = db.session.scalars(select(FrameEntry.id).where(
+                FrameEntry.batch_id == pack.batch_id).order_by(FrameEntry.id)).all()
+            assert ids == list(range(pack.first_id, pack.first_id + pack.rows))
+
+    stored = load_campaign_frame(campaign)
+    rows = _from_rows(campaign, monkeypatch)
+    assert len(stored.frame) == imported + 9
+    _assert_same(stored, rows)
+    # A replaced (inactive) list is not drawn, packed or not.
+    db.session.execute(text("UPDATE import_batches SET status = 'replaced' WHERE id = "
+                            "(SELECT min(id) FROM import_batches)"))
+    _assert_same(load_campaign_frame(campaign), _from_rows(campaign, monkeypatch))
+    assert len(load_campaign_frame(campaign).frame) == imported + 9 - _with_phone(300)
+
+
+def test_ids_taken_by_another_session_mid_import_mean_no_pack(runner, tmp_path):
+    """When another session takes an id during the COPY, the list's ids are not consecutive:
+    no pack is stored, and the draw reads that list from its rows."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("packs are written on PostgreSQL")
+    from survey_app.frames import packs
+
+    campaign = make_campaign(units=("X1",))
+    original = packs.PackSpool.add
+
+    def add_and_interleave(self, frame):
+        original(self, frame)
+        with db.engine.connect() as other:  # another session's insert takes an id
+            other.execute(text("SELECT nextval(pg_get_serial_sequence('frame_entries', 'id'))"))
+
+    packs.PackSpool.add = add_and_interleave
+    try:
+        _import(runner, _csv(tmp_path, "a.csv", 50), "X1")
+    finally:
+        packs.PackSpool.add = original
+    assert db.session.scalar(select(func.count()).select_from(FramePack)) == 0
+    _import(runner, _csv(tmp_path, "b.csv", 40, start=500), "X1", "civil_servant")
+    assert db.session.scalar(select(func.count()).select_from(FramePack)) == 1
+    cf = load_campaign_frame(campaign)
+    assert len(cf.frame) == _with_phone(50) + 40  # civil servants: phone optional
+    draw_campaign(campaign)
+    db.session.commit()
+    entries = set(db.session.scalars(select(FrameEntry.id)))
+    drawn = db.session.scalars(select(Assignment.frame_entry_id)).all()
+    assert drawn and set(drawn) <= entries
+
+
+def test_draw_is_the_same_with_and_without_packs(runner, tmp_path, monkeypatch):
+    campaign = make_campaign(units=("X1", "X2"), quota=5, reserves=3)
+    _import(runner, _csv(tmp_path, "a.csv", 200), "X1")
+    _import(runner, _csv(tmp_path, "b.csv", 60, start=300), "X2")
+    db.session.commit()
+
+    def sample():
+        return db.session.execute(select(Assignment.stratum_id, Assignment.draw_order,
+                                         Assignment.frame_entry_id, Assignment.is_reserve)
+                                  .order_by(Assignment.stratum_id, Assignment.draw_order)).all()
+
+    draw = draw_campaign(campaign, seed=99)
+    db.session.commit()
+    with_packs, digest = sample(), draw.summary["frame_digest"]
+    db.session.execute(delete(FramePack))
+    draw = draw_campaign(campaign, seed=99)
+    db.session.commit()
+    assert sample() == with_packs and draw.summary["frame_digest"] == digest
+    assert len(with_packs) == 2 * (5 + 3)
+    assert db.session.scalar(select(func.count(ImportBatch.id))) == 2
