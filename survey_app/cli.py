@@ -182,11 +182,13 @@ def register_cli(app: Flask) -> None:
     from .analysis.cli import commands as analysis_commands
     from .analysis.cli import purge
     from .draws.cli import commands as draw_commands
+    from .fieldwork.cli import commands as fieldwork_commands
     from .frames.cli import commands as frame_commands
     from .printouts.cli import commands as print_commands
 
     if "purge" not in campaign_cli.commands:
         campaign_cli.add_command(purge)
     for command in (units_cli, users_cli, campaign_cli, worker, demo, *frame_commands,
-                    *draw_commands, *print_commands, *analysis_commands):
+                    *draw_commands, *fieldwork_commands, *print_commands,
+                    *analysis_commands):
         app.cli.add_command(command)

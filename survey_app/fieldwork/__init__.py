@@ -7,18 +7,30 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from printing.layout import keying_codes
+from questionnaires.model import RespondentGroup
 
 from ..admin import visible_campaign
 from ..auth.access import check_unit, local_target, roles_required, unit_scope
 from ..errors import Forbidden, NotFound, SurveyError
 from ..extensions import db
-from ..models import Assignment, Campaign, FrameEntry, Outcome, PaperEntry, Role, Unit
+from ..models import (
+    Assignment,
+    Campaign,
+    FrameEntry,
+    Outcome,
+    PaperEntry,
+    RatedUnit,
+    Role,
+    Unit,
+    User,
+)
 from ..services.responses import questionnaire_for
 from .services import (
     dashboard,
     enter_paper,
     entry_differences,
     find_for_entry,
+    hand_out,
     printed_codes,
     read_keyed,
     resolve_double_entry,
@@ -58,9 +70,10 @@ def assignments(key: str):
     campaign = visible_campaign(key)
     scope = unit_scope(current_user)
     page = max(request.args.get("page", 1, type=int), 1)
-    stmt = (select(Assignment, FrameEntry, Unit)
+    stmt = (select(Assignment, FrameEntry, Unit, User.username)
             .outerjoin(FrameEntry, FrameEntry.id == Assignment.frame_entry_id)
             .join(Unit, Unit.id == Assignment.unit_id)
+            .outerjoin(User, User.id == Assignment.enumerator_id)
             .where(Assignment.campaign_id == campaign.id, Assignment.active)
             .order_by(Unit.code, Assignment.group, Assignment.draw_order))
     if scope is not None:
@@ -72,9 +85,57 @@ def assignments(key: str):
     if unit_id:
         stmt = stmt.where(Assignment.unit_id == unit_id)
     rows = db.session.execute(stmt.limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)).all()
+    handout = None
+    if current_user.role is Role.ADMIN:  # who may receive forms, for the hand-out form
+        handout = {
+            "unit_code": getattr(db.session.get(Unit, unit_id) if unit_id else None, "code", ""),
+            "groups": [g.group for g in campaign.groups],
+            "enumerators": db.session.scalars(
+                select(User).where(User.role == Role.ENUMERATOR, User.active)
+                .order_by(User.username)).all(),
+        }
     return render_template("fieldwork/assignments.html", campaign=campaign,
                            rows=rows[:PAGE_SIZE], more=len(rows) > PAGE_SIZE, page=page,
-                           settable=SETTABLE, unit_id=unit_id)
+                           settable=SETTABLE, unit_id=unit_id, handout=handout)
+
+
+def _form_int(name: str, label: str) -> int | None:
+    """An optional whole number from the posted form (400 with a message otherwise)."""
+    value = request.form.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise SurveyError(f"{label} phải là số nguyên dương.")
+    return int(value)
+
+
+@bp.route("/<key>/handout", methods=["POST"])
+@roles_required(Role.ADMIN)
+def handout(key: str):
+    """Hand a unit's forms still to be worked on to an enumerator (or move them)."""
+    campaign = visible_campaign(key)
+    code = request.form.get("unit", "").strip()
+    unit = db.session.scalar(select(Unit).join(RatedUnit, RatedUnit.unit_id == Unit.id).where(
+        RatedUnit.campaign_id == campaign.id, Unit.code == code)) if code else None
+    if unit is None:
+        raise SurveyError("Nhập mã một đơn vị được đánh giá của chiến dịch.")
+    enumerator = db.session.get(User, _form_int("enumerator", "Điều tra viên") or 0)
+    if enumerator is None:
+        raise SurveyError("Chọn điều tra viên nhận phiếu.")
+    source_id = _form_int("from", "Người đang giữ phiếu")
+    source = db.session.get(User, source_id) if source_id else None
+    if source_id and source is None:
+        raise SurveyError("Không tìm thấy người đang giữ phiếu.")
+    try:
+        group = RespondentGroup(request.form["group"]) if request.form.get("group") else None
+    except ValueError as exc:
+        raise SurveyError("Nhóm người trả lời không hợp lệ.") from exc
+    handed = hand_out(campaign, unit, enumerator, group=group,
+                      count=_form_int("count", "Số phiếu"), from_enumerator=source,
+                      user=current_user)
+    db.session.commit()
+    flash(f"Đã giao {handed} phiếu của {unit.name} cho {enumerator.username}.", "success")
+    return redirect(url_for("fieldwork.assignments", key=campaign.key, unit=unit.id))
 
 
 @bp.route("/assignments/<int:assignment_id>/outcome", methods=["POST"])

@@ -6,12 +6,13 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from printing.layout import keying_codes
-from questionnaires.model import Question, QuestionKind, Questionnaire
+from questionnaires.model import Question, QuestionKind, Questionnaire, RespondentGroup
 
-from ..errors import Conflict, Forbidden, NotFound
+from ..auth.access import unit_scope
+from ..errors import Conflict, Forbidden, NotFound, SurveyError
 from ..extensions import db
 from ..models import (
     AccessToken,
@@ -22,9 +23,11 @@ from ..models import (
     PaperEntry,
     ResponseLink,
     ResponseSource,
+    Role,
     Unit,
     User,
 )
+from ..models._types import utcnow
 from ..services.audit import audit
 from ..services.responses import AnswerError, clean_answer, questionnaire_for, record_response
 from ..services.tokens import claim, find_by_short_code
@@ -215,3 +218,48 @@ def printed_codes(question: Question, value: object) -> str:
     printed = dict(zip((o.code for o in question.options), keying_codes(question), strict=True))
     values = value if isinstance(value, list) else [value]
     return " ".join(printed.get(v, "?") for v in values)
+
+
+# Forms still to be worked on: these can be handed to (or moved between) enumerators.
+HANDABLE = (Outcome.PENDING, Outcome.ISSUED, Outcome.DELIVERED, Outcome.PARTIAL)
+
+
+def hand_out(campaign: Campaign, unit: Unit, enumerator: User, *,
+             group: RespondentGroup | None = None, count: int | None = None,
+             from_enumerator: User | None = None, user: User | None = None) -> int:
+    """Hand active forms of a unit that are still to be worked on to an enumerator.
+
+    Takes the forms nobody has yet (or those of `from_enumerator`, to move work from one
+    enumerator to another), in group and draw order, at most `count` of them. The
+    enumerator must cover the unit. Once handed out, a form is hidden from the unit's other
+    enumerators (lists, prints, paper entry, outcomes). Returns how many were handed out.
+    """
+    if enumerator.role is not Role.ENUMERATOR or not enumerator.active:
+        raise SurveyError("Chỉ giao phiếu được cho tài khoản điều tra viên đang hoạt động.")
+    scope = unit_scope(enumerator)
+    if scope is not None and unit.id not in scope:
+        raise SurveyError(f"Điều tra viên {enumerator.username} không phụ trách đơn vị "
+                          f"{unit.name}.")
+    if count is not None and count < 1:
+        raise SurveyError("Số phiếu giao phải là số nguyên dương.")
+    if from_enumerator is not None and from_enumerator.id == enumerator.id:
+        raise SurveyError("Người nhận trùng với người đang giữ phiếu.")
+    holder = (Assignment.enumerator_id.is_(None) if from_enumerator is None
+              else Assignment.enumerator_id == from_enumerator.id)
+    chosen = (select(Assignment.id)
+              .where(Assignment.campaign_id == campaign.id, Assignment.unit_id == unit.id,
+                     Assignment.active, Assignment.outcome.in_(HANDABLE), holder)
+              .order_by(Assignment.group, Assignment.draw_order))
+    if group is not None:
+        chosen = chosen.where(Assignment.group == group)
+    ids = db.session.scalars(chosen.limit(count) if count else chosen).all()
+    if ids:
+        db.session.execute(
+            update(Assignment).where(Assignment.id.in_(ids))
+            .values(enumerator_id=enumerator.id, updated_at=utcnow())
+            .execution_options(synchronize_session="fetch"))
+    audit(AuditAction.FORMS_HANDED_OUT, user=user, target=f"campaign:{campaign.id}",
+          unit=unit.id, enumerator=enumerator.id,
+          previous=from_enumerator.id if from_enumerator else None,
+          group=group.value if group else None, forms=len(ids))
+    return len(ids)

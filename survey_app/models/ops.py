@@ -77,6 +77,7 @@ class AuditAction(StrEnum):
     SAMPLE_EXPORTED = "sample_exported"
     FORMS_PRINTED = "forms_printed"
     OUTCOME_SET = "outcome_set"
+    FORMS_HANDED_OUT = "forms_handed_out"
     RESERVE_ACTIVATED = "reserve_activated"
     PAPER_RESOLVED = "paper_resolved"
     RESPONSE_EXCLUDED = "response_excluded"

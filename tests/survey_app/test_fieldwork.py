@@ -233,3 +233,80 @@ def test_entry_finds_a_form_by_its_exact_serial_in_its_campaign_only(app_ctx):
     with pytest.raises(NotFound):
         find_for_entry(other, assignment.serial)
     assert find_for_entry(campaign, issue_for_assignment(assignment).short_code) == assignment
+
+
+def test_handing_forms_to_an_enumerator_hides_them_from_the_others(client, runner):
+    """An administrator hands two of X1's citizen forms to one enumerator: the unit's other
+    enumerator no longer lists, prints or records them; the CLI moves them back and forth;
+    mistakes are refused with a message and change nothing."""
+    from survey_app.models import AuditAction, AuditEntry, Unit, User
+
+    campaign = _drawn()
+    make_user("quantri", "admin")
+    make_user("dtv-a", "enumerator", units=["X1"])
+    make_user("dtv-b", "enumerator", units=["X1"])
+    make_user("dtv-x2", "enumerator", units=["X2"])
+    ids = {u.username: u.id for u in db.session.scalars(select(User))}
+    x1 = db.session.scalar(select(Unit).where(Unit.code == "X1"))
+    login(client, "quantri", "password-123")
+    page = client.get(f"/fieldwork/{campaign.key}/assignments?unit={x1.id}").get_data(
+        as_text=True)
+    assert "Giao phiếu cho điều tra viên" in page and 'value="X1"' in page
+
+    def post(**form):
+        return client.post(f"/fieldwork/{campaign.key}/handout",
+                           data={"csrf_token": csrf_from(page), **form})
+
+    r = post(unit="X1", group="citizen", enumerator=str(ids["dtv-a"]), count="2")
+    assert r.status_code == 302
+    handed = db.session.scalars(select(Assignment).where(
+        Assignment.enumerator_id == ids["dtv-a"]).order_by(Assignment.draw_order)).all()
+    assert [(a.unit_id, a.group.value, a.draw_order) for a in handed] == [
+        (x1.id, "citizen", 1), (x1.id, "citizen", 2)]
+    assert "dtv-a" in client.get(r.headers["Location"]).get_data(as_text=True)
+    entry = db.session.scalar(select(AuditEntry).where(
+        AuditEntry.action == AuditAction.FORMS_HANDED_OUT))
+    assert entry.details["forms"] == 2 and entry.details["enumerator"] == ids["dtv-a"]
+
+    # Refused, nothing changes: enumerator of another unit, not an enumerator, bad count,
+    # a unit the campaign does not rate, no CSRF token.
+    for form, message in (
+            ({"unit": "X1", "enumerator": str(ids["dtv-x2"])}, "không phụ trách"),
+            ({"unit": "X1", "enumerator": str(ids["quantri"])}, "điều tra viên"),
+            ({"unit": "X1", "enumerator": str(ids["dtv-b"]), "count": "0"}, "số nguyên dương"),
+            ({"unit": "X1", "enumerator": str(ids["dtv-b"]), "count": "hai"}, "số nguyên"),
+            ({"unit": "ZZ", "enumerator": str(ids["dtv-b"])}, "mã một đơn vị")):
+        r = post(**form)
+        assert r.status_code == 400 and message in r.get_data(as_text=True), form
+    assert client.post(f"/fieldwork/{campaign.key}/handout",
+                       data={"unit": "X1", "enumerator": str(ids["dtv-b"])}).status_code == 400
+    assert db.session.scalar(select(func.count(Assignment.id)).where(
+        Assignment.enumerator_id.is_not(None))) == 2
+
+    client.post("/logout", data={"csrf_token": csrf_from(page)})
+    login(client, "dtv-b", "password-123")
+    listing = client.get(f"/fieldwork/{campaign.key}/assignments").get_data(as_text=True)
+    assert all(a.serial not in listing for a in handed)
+    assert _first(campaign, "citizen", "X1").serial not in listing
+    assert client.post(f"/fieldwork/assignments/{handed[0].id}/outcome",
+                       data={"csrf_token": csrf_from(listing), "outcome": "refused"}
+                       ).status_code == 404
+    assert client.post(f"/fieldwork/{campaign.key}/handout", data={
+        "csrf_token": csrf_from(listing), "unit": "X1",
+        "enumerator": str(ids["dtv-b"])}).status_code == 403
+
+    # The CLI moves one form from dtv-a to dtv-b, then hands the rest of X1 to dtv-b.
+    result = runner.invoke(args=["fieldwork", "handout", campaign.key, "--unit", "X1",
+                                 "--enumerator", "dtv-b", "--from", "dtv-a", "--count", "1"])
+    assert result.exit_code == 0 and "Đã giao 1 phiếu" in result.output, result.output
+    result = runner.invoke(args=["fieldwork", "handout", campaign.key, "--unit", "X1",
+                                 "--enumerator", "dtv-b"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    owners = dict(db.session.execute(select(Assignment.enumerator_id, func.count()).where(
+        Assignment.unit_id == x1.id, Assignment.active).group_by(Assignment.enumerator_id)
+    ).all())
+    assert owners == {ids["dtv-a"]: 1, ids["dtv-b"]: 3 + 1 - 1}  # 3 citizens, 1 servant
+    result = runner.invoke(args=["fieldwork", "handout", campaign.key, "--unit", "X1",
+                                 "--enumerator", "dtv-x2"])
+    assert result.exit_code == 2 and "không phụ trách" in result.output

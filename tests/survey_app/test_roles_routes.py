@@ -272,6 +272,18 @@ def _keyed(group: RespondentGroup) -> Form:
     return build
 
 
+def _handout_to(username: str) -> Form:
+    """Hand B's unit's forms to B's enumerator (admin only)."""
+    def build(o: Objects) -> dict:
+        from survey_app.models import Unit, User
+
+        user = db.session.scalar(select(User).where(User.username == username))
+        return {"unit": db.session.get(Unit, o.unit_id).code, "enumerator": str(user.id),
+                "count": "1"}
+
+    return build
+
+
 @dataclass(frozen=True)
 class RouteSpec:
     """How a route is aimed at B's objects and what a role scoped to A may get from it.
@@ -336,6 +348,7 @@ ROUTES: dict[str, RouteSpec] = {
         forms=(lambda o: {"code": o.serial}, lambda o: {"code": o.short_code}),
         own_units_page="the GET is an empty lookup form; the POST must refuse B's forms"),
     "fieldwork.set_outcome_view": RouteSpec(forms=(lambda o: {"outcome": "refused"},)),
+    "fieldwork.handout": RouteSpec(forms=(_handout_to("dieutra-b"),)),
     "fieldwork.entry": RouteSpec(forms=(_keyed(CITIZEN),)),
     "fieldwork.resolve": RouteSpec(forms=(_keyed(SERVANT),), assignment="paper_assignment_id"),
     "frames.index": RouteSpec(
