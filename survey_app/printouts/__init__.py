@@ -43,7 +43,8 @@ class PrintForm(FlaskForm):
 def index(key: str):
     """Counts per rated unit × group and the print buttons (enumerators see their units)."""
     campaign = visible_campaign(key)
-    rows = stratum_counts(campaign, unit_scope(current_user))
+    mine = current_user.id if current_user.role is Role.ENUMERATOR else None
+    rows = stratum_counts(campaign, unit_scope(current_user), enumerator_id=mine)
     recent_jobs = db.session.scalars(
         select(BackgroundJob)
         .where(BackgroundJob.campaign_id == campaign.id,

@@ -176,14 +176,20 @@ def printable_items(campaign: Campaign, *, unit_id: int | None = None,
                                          vietnamese_sort_key(it.name)))
 
 
-def stratum_counts(campaign: Campaign, unit_ids: set[int] | None = None) -> list[dict]:
+def stratum_counts(campaign: Campaign, unit_ids: set[int] | None = None,
+                   enumerator_id: int | None = None) -> list[dict]:
     """Per rated unit × group: active assignments, still to print, already issued, anonymous
-    forms printed. `unit_ids` restricts to a user's scope (None: every unit)."""
+    forms printed. `unit_ids` restricts to a user's scope (None: every unit); with
+    `enumerator_id`, forms handed to another enumerator are not counted (they would not be
+    printed for this one)."""
     strata = db.session.execute(
         select(Stratum, Unit).join(Unit, Unit.id == Stratum.unit_id)
         .where(Stratum.campaign_id == campaign.id).order_by(Unit.code, Stratum.group)).all()
     base = select(Assignment.stratum_id, func.count(Assignment.id)).where(
         Assignment.campaign_id == campaign.id, Assignment.active).group_by(Assignment.stratum_id)
+    if enumerator_id is not None:
+        base = base.where(Assignment.enumerator_id.is_(None)
+                          | (Assignment.enumerator_id == enumerator_id))
     active = dict(db.session.execute(base).all())
     to_print = dict(db.session.execute(base.where(
         Assignment.outcome.in_([o.value for o in PRINTABLE]))).all())

@@ -267,6 +267,15 @@ def test_handing_forms_to_an_enumerator_hides_them_from_the_others(client, runne
     entry = db.session.scalar(select(AuditEntry).where(
         AuditEntry.action == AuditAction.FORMS_HANDED_OUT))
     assert entry.details["forms"] == 2 and entry.details["enumerator"] == ids["dtv-a"]
+    from survey_app.printouts.services import stratum_counts
+
+    def printable(enumerator):  # X1 citizens counted on the print page of `enumerator`
+        return [(r["active"], r["to_print"]) for r in stratum_counts(
+            campaign, {x1.id}, enumerator_id=ids.get(enumerator))
+            if r["group"].value == "citizen"]
+
+    assert printable("dtv-a") == printable(None) == [(3, 3)]
+    assert printable("dtv-b") == [(1, 1)]
 
     # Refused, nothing changes: enumerator of another unit, not an enumerator, bad count,
     # a unit the campaign does not rate, no CSRF token.
