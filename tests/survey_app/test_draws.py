@@ -183,6 +183,11 @@ def test_export_roles_and_draw_button(client):
     client.post("/logout", data={"csrf_token": csrf_from(index)})
     login(client, "dieutra_b", "password-123")
     assert client.get(f"/draws/{campaign.key}/units/{x1}/sample.csv").status_code == 404
+    # The campaign page tells X2's enumerator the draw happened, not the campaign's total.
+    total = db.session.scalar(select(func.count(Assignment.id)))
+    page = client.get(f"/admin/campaigns/{campaign.key}").get_data(as_text=True)
+    assert "Lần chọn gần nhất" in page and f"{total} người" not in page
+    assert "Biên bản chọn mẫu" not in page
 
 
 def test_sample_is_pinned_across_engines(app_ctx):
