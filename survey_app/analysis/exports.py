@@ -236,7 +236,15 @@ def microdata_count(campaign: Campaign) -> int:
         .where(Response.campaign_id == campaign.id)) or 0)
 
 
-_PHONE_LIKE = re.compile(r"(?:\+?84|0)(?:[\s.\-]?\d){8,10}")
+# Contact details a respondent may type into a comment: phone numbers (national or +84,
+# spaced, dotted or dashed) and e-mail addresses.
+_CONTACT_LIKE = re.compile(
+    r"(?:\+?84|0)(?:[\s.\-]?\d){8,10}|[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
+
+
+def mask_contacts(text: str) -> str:
+    """`text` with anything shaped like a phone number or an e-mail address masked."""
+    return _CONTACT_LIKE.sub("[đã ẩn]", text)
 
 
 def iter_microdata(campaign: Campaign, *, include_text: bool = False
@@ -244,7 +252,7 @@ def iter_microdata(campaign: Campaign, *, include_text: bool = False
     """Microdata rows (see `MICRODATA_HEADER`), streamed from the database in response order.
 
     With `include_text`, free-text answers are kept but anything shaped like a phone number
-    is masked."""
+    or an e-mail address is masked."""
     meta, keep = _item_maps(campaign, include_text)
     stmt = (
         select(Unit.code, Response.group, Response.id, Response.questionnaire_ref,
@@ -266,7 +274,7 @@ def iter_microdata(campaign: Campaign, *, include_text: bool = False
                 continue
             element, criterion = meta.get(g, {}).get(qid, ("", ""))
             if include_text:
-                value = _PHONE_LIKE.sub("[đã ẩn]", value)
+                value = mask_contacts(value)
             yield [code, g, rid, ref, mode.value, int(bool(excluded)), qid, element, criterion,
                    value]
     finally:

@@ -447,3 +447,16 @@ def test_review_rows_lists_flagged_and_excluded_only(app_ctx):
     assert next(r for r in rows if r.id == straight.id).answers == 19
     assert {r.id for r in review_rows(campaign, only_flagged=False)} == \
         {plain.id, straight.id, dropped.id}
+
+
+def test_free_text_contacts_are_masked_in_microdata():
+    from survey_app.analysis.exports import mask_contacts
+
+    text = ("Gọi tôi 0912 345 678 hoặc +84.912.345.679, 84912345680, email "
+            "nguyen.van-an+cchc@so-noivu.gov.vn; thủ tục mất 15 ngày, phí 200.000 đồng")
+    masked = mask_contacts(text)
+    for contact in ("0912 345 678", "+84.912.345.679", "84912345680", "nguyen.van-an",
+                    "so-noivu.gov.vn"):
+        assert contact not in masked
+    assert masked.count("[đã ẩn]") == 4
+    assert "15 ngày" in masked and "200.000 đồng" in masked
