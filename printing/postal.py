@@ -290,12 +290,13 @@ def manifest_rows(forms: Iterable[Personalisation]) -> Iterator[ManifestRow]:
         )
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# The one definition of spreadsheet formula safety (survey_app.services.spreadsheet uses it).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise_cell(value: str) -> str:
     """Prefix a quote to text a spreadsheet would read as a formula (=, +, -, @, tab, CR)."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
+    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 def _cells(index: int, row: ManifestRow) -> list[str]:

@@ -33,6 +33,8 @@ from typing import IO, ClassVar
 
 import polars as pl
 
+from ..services.spreadsheet import neutralise_cell as neutralise_formula
+
 __all__ = [
     "Field",
     "FileKind",
@@ -179,16 +181,6 @@ def clean_text(text: str) -> str:
     if not text.isascii() and not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
     return " ".join(text.split())
-
-
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise_formula(text: str) -> str:
-    """Prefix ' to text that a spreadsheet would run as a formula (CSV/XLSX injection)."""
-    if text and text.startswith(_FORMULA_STARTS):
-        return "'" + text
-    return text
 
 
 def file_digest(source: str | os.PathLike[str] | bytes | IO[bytes]) -> str:
