@@ -115,32 +115,46 @@ def _active_entries_select(columns: list, used_by_draw_only: bool) -> Select:
 
 def _read_entries_select(campaign_id: int, recompute_fingerprints: bool,
                          used_by_draw_only: bool) -> _Entries:
-    """Any engine: an ORM select, rows converted in Python (SQLite, and verification)."""
-    columns = [FrameEntry.id, ImportBatch.unit_id, ImportBatch.group, FrameEntry.stable_key,
-               FrameEntry.phone, FrameEntry.transaction_date, FrameEntry.birth_year,
-               FrameEntry.fingerprint]
+    """Any engine: a select streamed in chunks, rows converted in Python (SQLite, and
+    verification). Only the int64 columns are kept, so a national frame fits in a few
+    hundred MB even when names and addresses are read to recompute fingerprints."""
+    columns = [FrameEntry.id, ImportBatch.unit_id, _as_text(ImportBatch.group),
+               FrameEntry.stable_key, FrameEntry.phone, FrameEntry.transaction_date,
+               FrameEntry.birth_year, FrameEntry.fingerprint]
     if recompute_fingerprints:
         columns += [FrameEntry.name, FrameEntry.address, FrameEntry.procedure]
-    rows = db.session.execute(
-        _active_entries_select(columns, used_by_draw_only)
-        .where(FrameEntry.campaign_id == campaign_id)).all()
-    group_code = {g: i for i, g in enumerate(_GROUPS)}
-    if recompute_fingerprints:
-        fps = [fingerprint(r.name, r.phone, r.address, r.procedure, r.transaction_date,
-                           r.birth_year) for r in rows]
-    else:
-        fps = [r.fingerprint for r in rows]
-    return _Entries(
-        id=np.array([r.id for r in rows], dtype=np.int64),
-        unit_id=np.array([r.unit_id for r in rows], dtype=np.int64),
-        group=np.array([group_code.get(r.group, -1) for r in rows], dtype=np.int64),
-        key=np.array([r.stable_key for r in rows], dtype=np.int64),
-        phone=np.array([phone_digits(r.phone) for r in rows], dtype=np.int64),
-        date=np.array([(r.transaction_date - _EPOCH).days if r.transaction_date else _NAT
-                       for r in rows], dtype=np.int64),
-        birth_year=np.array([r.birth_year or 0 for r in rows], dtype=np.int32),
-        fingerprint=np.array(fps, dtype=np.int64),
-    )
+    stmt = (_active_entries_select(columns, used_by_draw_only)
+            .where(FrameEntry.campaign_id == campaign_id)
+            .execution_options(yield_per=_SELECT_CHUNK))
+    group_code = {g.value: i for i, g in enumerate(_GROUPS)}
+    parts: list[list[np.ndarray]] = []
+    # Core execution streams (a server-side cursor on PostgreSQL); the option sits on the
+    # statement so that it does not stick to the connection.
+    result = db.session.connection().execute(stmt)
+    try:
+        for rows in result.partitions():
+            if recompute_fingerprints:
+                fps = [fingerprint(r.name, r.phone, r.address, r.procedure,
+                                   r.transaction_date, r.birth_year) for r in rows]
+            else:
+                fps = [r.fingerprint for r in rows]
+            parts.append([
+                np.array([r.id for r in rows], dtype=np.int64),
+                np.array([r.unit_id for r in rows], dtype=np.int64),
+                np.array([group_code.get(r.group, -1) for r in rows], dtype=np.int64),
+                np.array([r.stable_key for r in rows], dtype=np.int64),
+                np.array([phone_digits(r.phone) for r in rows], dtype=np.int64),
+                np.array([(r.transaction_date - _EPOCH).days if r.transaction_date else _NAT
+                          for r in rows], dtype=np.int64),
+                np.array([r.birth_year or 0 for r in rows], dtype=np.int32),
+                np.array(fps, dtype=np.int64),
+            ])
+    finally:
+        result.close()
+    dtypes = (np.int64,) * 6 + (np.int32, np.int64)
+    columns_out = [np.concatenate([p[k] for p in parts]) if parts else np.zeros(0, t)
+                   for k, t in enumerate(dtypes)]
+    return _Entries(*columns_out)
 
 
 # PostgreSQL path. Lists written by the import come with packed copies of the values the
@@ -188,6 +202,7 @@ _COPY_ROW = np.dtype([("n", ">i2")] + [
 _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00"
 _COPY_HEADER_SIZE = 19
 _COPY_TRAILER = b"\xff\xff"
+_SELECT_CHUNK = 50_000  # rows per chunk of a streamed select
 _DENSE_BATCH_IDS = 1 << 24  # batch ids below this are looked up in a table, else searched
 _PARALLEL_FROM_PAGES = 4096  # 32 MB (~170,000 rows): below, worker start-up costs more
 

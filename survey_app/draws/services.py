@@ -449,18 +449,23 @@ def verify_campaign(campaign: Campaign) -> dict:
 
 
 def _recorded(campaign: Campaign, cf: CampaignFrame) -> list[StratumDraw]:
+    """The stored draw as the core's StratumDraw records: the stable key of each assigned
+    entry (-1 when the entry is gone), main sample and reserves in draw order."""
+    mine = Assignment.campaign_id == campaign.id
+    # Keys of the assigned entries only (a national frame has 5 M entries, a draw 272 k).
     entries = dict(db.session.execute(
-        select(FrameEntry.id, FrameEntry.stable_key).where(FrameEntry.campaign_id == campaign.id)
-    ).all())
-    by_stratum: dict[int, list[Assignment]] = {}
-    for a in db.session.scalars(select(Assignment).where(Assignment.campaign_id == campaign.id)
-                                .order_by(Assignment.stratum_id, Assignment.draw_order)):
-        by_stratum.setdefault(a.stratum_id, []).append(a)
+        select(FrameEntry.id, FrameEntry.stable_key).where(FrameEntry.id.in_(
+            select(Assignment.frame_entry_id).where(mine).scalar_subquery()))).all())
+    by_stratum: dict[int, list[tuple[int | None, bool]]] = {}
+    for stratum_id, entry_id, is_reserve in db.session.execute(
+            select(Assignment.stratum_id, Assignment.frame_entry_id, Assignment.is_reserve)
+            .where(mine).order_by(Assignment.stratum_id, Assignment.draw_order)):
+        by_stratum.setdefault(stratum_id, []).append((entry_id, is_reserve))
     out = []
     for spec, stratum in zip(cf.specs, cf.strata, strict=True):
         rows = by_stratum.get(stratum.id, [])
-        sel = [entries.get(a.frame_entry_id, -1) for a in rows if not a.is_reserve]
-        res = [entries.get(a.frame_entry_id, -1) for a in rows if a.is_reserve]
+        sel = [entries.get(e, -1) for e, reserve in rows if not reserve]
+        res = [entries.get(e, -1) for e, reserve in rows if reserve]
         out.append(StratumDraw(key=spec.key, quota=stratum.quota,
                                selected=np.array(sel, dtype=np.int64),
                                reserves=np.array(res, dtype=np.int64),
