@@ -2,11 +2,11 @@
 
 What one "submission" is here: a respondent on the last page of the form (answers of the
 earlier pages already saved as a draft, prepared in the database) opens the link
-(GET /f/<token>: session cookie with the CSRF secret, the page's CSRF token and submission
-id) and taps "Gửi phiếu" (POST of the whole last-page form: CSRF token, page, submission id,
-every answer and action=submit, with the session cookie). Every client uses its own distinct
-tokens, over a keep-alive connection, with a fresh cookie jar per token (a new respondent
-each time). A submission counts only when the server answered with the thank-you page.
+(GET /f/<token>: the page's CSRF token and submission id, and any cookie the server sets)
+and taps "Gửi phiếu" (POST of the whole last-page form: CSRF token, page, submission id,
+every answer and action=submit, with that cookie if one was set). Every client uses its own
+distinct tokens, over a keep-alive connection, with a fresh cookie jar per token (a new
+respondent each time). A submission counts only when the server answered with the thank-you page.
 
 Steps:
 1. create a scratch database (dropped at the end unless --keep), migrate it (Alembic);
@@ -273,8 +273,9 @@ def drive(port: int, work: list, fields: dict[str, str], clients: int, max_secon
     One thread and an epoll loop drive every connection: the load generator shares the
     server's cores, so it must cost little CPU (no thread per client contending for the
     GIL). phase "both": GET the form, then POST its last page with the CSRF token, page and
-    submission id read from the HTML and the session cookie; "get": only the GETs, putting
-    what the POST needs on `opened`; "post": POST the forms prepared by a "get" phase."""
+    submission id read from the HTML and the session cookie if one was set; "get": only the
+    GETs, putting what the POST needs on `opened`; "post": POST the forms prepared by a
+    "get" phase."""
     stats = LoadStats()
     host = f"Host: 127.0.0.1:{port}\r\n".encode()
     fixed = urlencode(fields).encode()  # the answers of the last page, the same every time
@@ -285,8 +286,9 @@ def drive(port: int, work: list, fields: dict[str, str], clients: int, max_secon
     def post_request(token: str, form: tuple[str, bytes, bytes]) -> bytes:
         _, body, cookie = form
         return (f"POST /f/{token} HTTP/1.1\r\n".encode() + host
-                + b"Content-Type: application/x-www-form-urlencoded\r\nCookie: " + cookie
-                + f"\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+                + b"Content-Type: application/x-www-form-urlencoded\r\n"
+                + (b"Cookie: " + cookie + b"\r\n" if cookie else b"")
+                + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
 
     def next_request(c: _Client) -> bool:
         if not pending or time.perf_counter() > stop_at:
@@ -311,15 +313,15 @@ def drive(port: int, work: list, fields: dict[str, str], clients: int, max_secon
                 stats.failures.append(f"POST {status}")
             return False
         stats.get_ms.append(ms)
-        cookie = COOKIE_B.search(head)
-        if status != 200 or SUBMIT_B not in body or cookie is None:
+        cookie = COOKIE_B.search(head)  # sent back when set, as a browser would
+        if status != 200 or SUBMIT_B not in body:
             stats.failures.append(f"GET {status}")
             return False
         sid = SID_B.search(body).group(1)
         form_body = (urlencode({"csrf_token": CSRF_B.search(body).group(1),
                                 "page": PAGE_B.search(body).group(1), "submission_id": sid,
                                 "action": "submit"}).encode() + b"&" + fixed)
-        form = (sid.decode(), form_body, cookie.group(1))
+        form = (sid.decode(), form_body, cookie.group(1) if cookie else b"")
         if phase == "get":
             opened.append((c.token, form))
             return False

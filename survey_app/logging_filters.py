@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 
 TOKEN_PATH = re.compile(r"/f/(?!ma\b)[A-Za-z0-9_-]{8,}")
 
@@ -14,12 +15,17 @@ class RedactTokens(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str) and "/f/" in record.msg:
             record.msg = TOKEN_PATH.sub("/f/<token>", record.msg)
-        if record.args:
+        if isinstance(record.args, Mapping):  # gunicorn's access log: a dict of atoms
+            record.args = {k: _clean(v) for k, v in record.args.items()}
+        elif record.args:
             args = record.args if isinstance(record.args, tuple) else (record.args,)
-            cleaned = tuple(TOKEN_PATH.sub("/f/<token>", a) if isinstance(a, str) else a
-                            for a in args)
+            cleaned = tuple(_clean(a) for a in args)
             record.args = cleaned if isinstance(record.args, tuple) else cleaned[0]
         return True
+
+
+def _clean(value: object) -> object:
+    return TOKEN_PATH.sub("/f/<token>", value) if isinstance(value, str) else value
 
 
 def install() -> None:

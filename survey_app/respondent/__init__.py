@@ -5,18 +5,21 @@ Plain HTML forms, one section per page; JavaScript only hides skipped questions 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError, generate_csrf
 from sqlalchemy import Connection, bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import SurveyError
-from ..extensions import db
+from ..extensions import csrf, db
 from ..models import CampaignStatus, FormDraft
 from ..models._types import utcnow
 from ..ratelimit import enforce
@@ -33,6 +36,7 @@ from ..services.tokens import (
     find_by_short_code,
     form_state_by_id,
     form_state_by_token,
+    hash_secret,
     token_use,
 )
 
@@ -96,17 +100,52 @@ def by_code():
     if state is None or state.revoked:
         return redirect(url_for("respondent.enter_code"))
     return _form(state, lambda: form_state_by_id(record_id, _db()),
-                 url_for("respondent.by_code"))
+                 url_for("respondent.by_code"), None)
 
 
+@csrf.exempt  # its own token below: no session cookie on the link's pages
 @bp.route("/<token>", methods=["GET", "POST"])
 def by_token(token: str):
     """The form opened from the QR code or link."""
+    digest = hash_secret(token) if token and len(token) <= 64 else ""
+    if request.method == "POST" and not _form_csrf_valid(digest):
+        raise CSRFError("The CSRF token is missing or invalid.")
     state = form_state_by_token(token, _db())
     if state is None:
         raise SurveyError("Đường dẫn phiếu không đúng hoặc đã hết hiệu lực.", status=404,
                           code="unknown_token")
-    return _form(state, lambda: form_state_by_token(token, _db()), request.path)
+    return _form(state, lambda: form_state_by_token(token, _db()),
+                 request.path, form_csrf_token(digest))
+
+
+# The link's pages carry no cookie: their CSRF token is an HMAC of the token's hash under
+# the secret key (a fixed value per form, as Flask-WTF's is per session without a time
+# limit), so neither the GET nor the POST signs, sends or verifies a session cookie. The
+# typed-code pages keep the session (it holds the token id) and Flask-WTF's token.
+_FORM_CSRF_PURPOSE = b"survey_app.respondent.form-csrf\x00"
+
+
+@cache
+def _form_csrf_mac(secret: str | bytes) -> hmac.HMAC:
+    key = secret.encode() if isinstance(secret, str) else secret
+    return hmac.new(key, _FORM_CSRF_PURPOSE, hashlib.sha256)
+
+
+def form_csrf_token(digest: str, secret: str | bytes | None = None) -> str:
+    """The CSRF token of the form of the access token whose hash is `digest` (under the
+    app's secret key, or `secret`)."""
+    mac = _form_csrf_mac(secret or current_app.secret_key).copy()
+    mac.update(digest.encode())
+    return mac.hexdigest()
+
+
+def _form_csrf_valid(digest: str) -> bool:
+    """Whether the POSTed csrf_token is this form's, under the secret key or a fallback."""
+    sent = request.form.get("csrf_token", "")
+    if not digest or len(sent) != 64:
+        return False
+    return any(hmac.compare_digest(sent, form_csrf_token(digest, key)) for key in
+               (current_app.secret_key, *(current_app.config.get("SECRET_KEY_FALLBACKS") or ())))
 
 
 # The hot path works on the plain row of `form_state_by_*` and Core statements built once.
@@ -150,10 +189,13 @@ def _draft(state: FormState) -> _Draft:
     return draft
 
 
-def _form(state: FormState, reload: Callable[[], FormState | None], action_url: str):
-    """Show or advance the form; a race lost to a concurrent request is resolved once."""
+def _form(state: FormState, reload: Callable[[], FormState | None], action_url: str,
+          link_csrf: str | None):
+    """Show or advance the form; a race lost to a concurrent request is resolved once.
+    `link_csrf`: the form's CSRF token on the link's pages, None on the typed-code pages
+    (Flask-WTF's token, and the session that holds the token id)."""
     try:
-        return _form_once(state, action_url)
+        return _form_once(state, action_url, link_csrf)
     except IntegrityError:
         # Two requests created the draft (or a response) at the same moment: the database
         # kept one; start again from what it holds.
@@ -162,10 +204,10 @@ def _form(state: FormState, reload: Callable[[], FormState | None], action_url: 
         if state is None:
             raise SurveyError("Đường dẫn phiếu không đúng hoặc đã hết hiệu lực.", status=404,
                               code="unknown_token") from None
-        return _form_once(state, action_url)
+        return _form_once(state, action_url, link_csrf)
 
 
-def _form_once(state: FormState, action_url: str):
+def _form_once(state: FormState, action_url: str, link_csrf: str | None):
     # Status and questionnaire come live from the same row as the token (one round trip).
     if state.campaign_status is CampaignStatus.CLOSED:
         raise FormGone("Đợt khảo sát này đã kết thúc, phiếu không còn nhận trả lời.")
@@ -219,7 +261,8 @@ def _form_once(state: FormState, action_url: str):
                     page = first
                     errors = {qid: "Câu này bắt buộc trả lời." for qid in missing}
                 else:
-                    return _submit(state, draft, campaign, questionnaire, answers)
+                    return _submit(state, draft, campaign, questionnaire, answers,
+                                   forget_code=link_csrf is None)
         # Saved only now: a submission must not touch a draft another request may delete.
         saved = _db().execute(_SAVE_DRAFT, {"b_token_id": state.id, "b_answers": answers,
                                             "b_page": page, "b_now": utcnow()})
@@ -241,6 +284,7 @@ def _form_once(state: FormState, action_url: str):
         section=section, questions=_page_questions(section, shown), page=page,
         pages=len(sections), answers=answers, shown=shown, errors=errors,
         action_url=action_url, submission_id=draft.submission_id,
+        form_csrf=link_csrf or generate_csrf(),
         saved=request.method == "POST" and not errors,
     )
     _db().commit()
@@ -279,7 +323,8 @@ def _already_used(used_sid: str | None, campaign: _Campaign):
         409 if request.method == "POST" else 200)
 
 
-def _submit(state: FormState, draft: _Draft, campaign: _Campaign, questionnaire, answers: dict):
+def _submit(state: FormState, draft: _Draft, campaign: _Campaign, questionnaire, answers: dict,
+            forget_code: bool):
     sid = request.form.get("submission_id") or draft.submission_id
     has_assignment = state.assignment_mode is not None
     stored = store_web_submission(
@@ -300,5 +345,6 @@ def _submit(state: FormState, draft: _Draft, campaign: _Campaign, questionnaire,
         return render_template("respondent/used.html", campaign=campaign), 409
     done = render_template("respondent/done.html", campaign=campaign, receipt=sid[:8].upper())
     _db().commit()
-    session.pop(SESSION_KEY, None)
+    if forget_code:
+        session.pop(SESSION_KEY, None)
     return done

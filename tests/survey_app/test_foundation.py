@@ -35,8 +35,25 @@ def test_security_headers_on_pages_and_errors(client, path):
     assert response.status_code in (200, 404)
     csp = response.headers["Content-Security-Policy"]
     assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp
-    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Referrer-Policy"] == "same-origin"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_staff_forms_work_over_https(client):
+    """Over HTTPS Flask-WTF refuses a POST without a same-site Referer; staff pages let the
+    browser send one (same-origin), and a POST without it is still refused."""
+    from helpers import csrf_from, make_user
+
+    make_user("quantri", "admin")
+    page = client.get("/login", base_url="https://localhost")
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    form = {"username": "quantri", "password": "password-123",
+            "csrf_token": csrf_from(page.get_data(as_text=True))}
+    refused = client.post("/login", data=form, base_url="https://localhost")
+    assert refused.status_code == 400
+    signed_in = client.post("/login", data=form, base_url="https://localhost",
+                            headers={"Referer": "https://localhost/login"})
+    assert signed_in.status_code == 302 and "/login" not in signed_in.headers["Location"]
 
 
 def test_not_found_page_is_vietnamese(client):
@@ -95,6 +112,11 @@ def test_tokens_never_reach_the_logs(caplog):
         logging.getLogger("werkzeug").info('%s - - "%s" %s', "127.0.0.1",
                                            f"GET /f/{token} HTTP/1.1", "200")
         logging.getLogger("werkzeug").info(f"POST /f/{token}?x=1")
+    # gunicorn's access log passes a dict of atoms (path, query, referer...).
+    with caplog.at_level(logging.INFO, logger="gunicorn.access"):
+        logging.getLogger("gunicorn.access").info('%(h)s "%(r)s" %(s)s "%(f)s"', {
+            "h": "10.0.0.1", "r": f"GET /f/{token} HTTP/1.1", "s": "200",
+            "f": f"https://khaosat.vn/f/{token}"})
     text = caplog.text
     assert token not in text
-    assert text.count("/f/<token>") == 2
+    assert text.count("/f/<token>") == 4

@@ -198,6 +198,38 @@ def test_missing_csrf_is_rejected(client):
     assert db.session.scalar(select(func.count(Response.id))) == 0
 
 
+def test_csrf_of_another_form_is_rejected(client):
+    campaign = make_campaign()
+    (_, first), (_, second) = make_assignments(campaign, count=2)
+    other_html = client.get(_path(second)).get_data(as_text=True)
+    html = client.get(_path(first)).get_data(as_text=True)
+    assert csrf_from(html) != csrf_from(other_html)
+    data = {"csrf_token": csrf_from(other_html), "page": "0", "action": "save", "a3": "ho_tich",
+            "submission_id": re.search(r'name="submission_id" value="([^"]+)"', html).group(1)}
+    r = client.post(_path(first), data=data)
+    assert r.status_code == 400 and "CSRF" in r.get_data(as_text=True)
+    r = client.post(_path(first), data=dict(data, csrf_token=csrf_from(html)))
+    assert r.status_code == 200 and "Đã lưu" in r.get_data(as_text=True)
+
+
+def test_link_pages_set_no_cookie_and_accept_https_posts_without_referrer(client):
+    """The link's form keeps no session (its CSRF token is derived from the token), so it
+    works over HTTPS although its pages tell the browser to send no Referer."""
+    campaign = make_campaign()
+    (_, issued), = make_assignments(campaign)
+    path = _path(issued)
+    page = client.get(path, base_url="https://localhost")
+    assert "Set-Cookie" not in page.headers
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    html = page.get_data(as_text=True)
+    data = {"csrf_token": csrf_from(html), "page": "0", "action": "save", "a3": "ho_tich",
+            "submission_id": re.search(r'name="submission_id" value="([^"]+)"', html).group(1)}
+    saved = client.post(path, data=data, base_url="https://localhost")
+    assert saved.status_code == 200 and "Set-Cookie" not in saved.headers
+    response, _ = _complete(client.application.test_client(), path)
+    assert response.status_code == 200 and "Set-Cookie" not in response.headers
+
+
 def test_unknown_token_is_404(client):
     assert client.get("/f/khong-ton-tai-abcdefghijkl").status_code == 404
 
@@ -236,7 +268,6 @@ def test_concurrent_submissions_on_one_token_make_one_response(app, tmp_path):
         while "Gửi phiếu" not in html:
             _answer_page(client, path, html)
             html = client.get(path).get_data(as_text=True)
-        cookie = client.get_cookie("session")
         base = {}
         q = re.findall(r'<fieldset class="q[^"]*" id="q-([^"]+)"', html)
         for qid in q:
@@ -248,8 +279,7 @@ def test_concurrent_submissions_on_one_token_make_one_response(app, tmp_path):
         barrier = threading.Barrier(50)
 
         def submit(i):
-            c = app.test_client()
-            c.set_cookie("session", cookie.value)
+            c = app.test_client()  # a new browser: the link's form needs no cookie
             barrier.wait()
             results.append(c.post(path, data=dict(base, submission_id=f"sid-{i}")).status_code)
 
