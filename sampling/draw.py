@@ -25,14 +25,16 @@ fixes the seed is known, which is the order an auditor wants (commit to the list
 
 Speed (national case: 5 M rows, 16,605 strata)
 ----------------------------------------------
-No Python loop over rows, and no argsort over all rows. The draw itself needs no sort of the
-frame: priorities are computed for every eligible row in one vectorised pass, a per-stratum
-priority cut keeps only rows that can be among the first quota + reserves (about 2 % of the
-frame), and only those are ranked. The digests need every eligible row in (stratum, key)
-order: (stratum, key) pairs are packed into one uint64 and value-sorted (SIMD sort, several
-times faster than argsort), then each stratum is hashed (~3 µs per stratum). For big frames
-that sort-and-hash runs on two worker threads, a quarter of the strata at a time, while the
-calling thread draws (NumPy's sort and hashlib release the GIL).
+No Python loop over rows, no argsort and no full-frame temporaries. The strata are split into
+two ranges holding about as many eligible rows, one per thread (NumPy's sorts, gathers and
+element-wise loops and hashlib release the GIL). Each thread reads the frame a chunk at a time
+and packs its rows as (stratum | key prefix | position) uint64 values next to their records
+(key, fingerprint), value-sorts them (SIMD sort, several times faster than argsort), then goes
+through the sorted rows in steps of whole strata: it gathers the step's records in (stratum,
+key) order into a small buffer, hashes each stratum (~3 µs) and draws it, all in cache. Rows
+sharing their stratum and key prefix (rare) are put in full-key order within the step. The
+draw computes each row's priority and ranks only the rows below a per-stratum priority cut,
+those that can be among the first quota + reserves.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ import numpy as np
 
 from sampling.errors import SamplingError
 from sampling.frame import FrameColumns
-from sampling.randomness import priorities, stratum_seed
+from sampling.randomness import GAMMA, _mix64_inplace, priorities, stratum_seed
 
 __all__ = [
     "DIGEST_VERSION",
@@ -263,17 +265,6 @@ class DrawResult:
         """``combined_digest`` of all strata."""
         return combined_digest(self.strata, self.digests)
 
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _Sorted:
-    """Eligible rows of consecutive strata sorted by (stratum, key)."""
-
-    keys: np.ndarray
-    counts: np.ndarray  # N_h
-    starts: np.ndarray  # offsets, length S + 1
-    records: np.ndarray  # what the digest hashes: ``keys``, or (key, fingerprint) rows
-
-
 def _stratum_bits(n_strata: int) -> int:
     return max((n_strata - 1).bit_length(), 1)
 
@@ -293,229 +284,284 @@ def _offsets(counts: np.ndarray) -> np.ndarray:
     return out
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class _Rows:
-    """The eligible rows of a frame (in frame order) with their strata, checked once."""
-
-    frame: FrameColumns
-    n_strata: int
-    rows: np.ndarray  # int64 positions in the frame
-    stratum: np.ndarray  # int64 stratum of each
-    counts: np.ndarray  # N_h
-    kmin: int  # smallest and span of all the frame's keys (to pack them)
-    kspan: int
-
-
-def _eligible_rows(frame: FrameColumns, n_strata: int, eligible: np.ndarray | None) -> _Rows:
-    st = frame.stratum
-    if eligible is not None:
-        eligible = np.asarray(eligible, dtype=bool)
-        if eligible.shape != frame.key.shape:
-            raise SamplingError("the eligibility mask does not match the frame")
-    if st.size and (int(st.min()) < 0 or int(st.max()) >= n_strata):
-        raise SamplingError("a frame row points to a stratum that is not in the list")
-    rows = np.arange(st.size) if eligible is None else np.flatnonzero(eligible)
-    stratum = st[rows].astype(np.int64)
-    keys = frame.key
-    kmin = int(keys.min()) if keys.size else 0
-    kspan = int(keys.max()) - kmin if keys.size else 0
-    counts = np.bincount(stratum, minlength=n_strata).astype(np.int64)
-    return _Rows(frame, n_strata, rows, stratum, counts, kmin, kspan)
-
-
-def _sort_strata(el: _Rows, a: int, z: int) -> _Sorted:
-    """Eligible rows of strata a..z-1 sorted by (stratum, key), as the digests need them."""
-    if a == 0 and z == el.n_strata:
-        rows, st = el.rows, el.stratum
-    else:
-        pos = np.flatnonzero((el.stratum >= a) & (el.stratum < z))
-        rows, st = el.rows[pos], el.stratum[pos] - a
-    n_strata = z - a
-    keys, fp = el.frame.key[rows], el.frame.fingerprint
-    fp = None if fp is None else fp[rows]
-    b = _stratum_bits(n_strata)
-    if fp is None and el.kspan < (1 << (64 - b)):
-        return _sort_packed_keys(keys, st, n_strata, b, el.kmin)
-    if 64 - b - max(keys.size.bit_length(), 1) >= 8:
-        return _sort_packed_rows(keys, fp, st, n_strata, b, el.kmin, el.kspan)
-    # More than 2**40 rows: never in practice.
-    order = np.lexsort((keys, st))
-    sorted_keys, sorted_st = keys[order], st[order]
-    if np.any((sorted_keys[1:] == sorted_keys[:-1]) & (sorted_st[1:] == sorted_st[:-1])):
-        raise SamplingError("duplicate frame keys within a stratum")
-    counts = np.bincount(st, minlength=n_strata).astype(np.int64)
-    return _Sorted(sorted_keys, counts, _offsets(counts),
-                   _records(sorted_keys, None if fp is None else fp[order]))
-
-
-def _sort_frame(frame: FrameColumns, n_strata: int, eligible: np.ndarray | None) -> _Sorted:
-    return _sort_strata(_eligible_rows(frame, n_strata, eligible), 0, n_strata)
-
-
-def _stratum_starts(packed: np.ndarray, n_strata: int, b: int) -> np.ndarray:
-    """Offsets of each stratum in values sorted with the stratum in the top ``b`` bits."""
-    bounds = np.arange(n_strata, dtype=np.uint64) << np.uint64(64 - b)
-    return np.append(np.searchsorted(packed, bounds), packed.size).astype(np.int64)
-
-
-def _sort_packed_keys(
-    keys: np.ndarray, st: np.ndarray, n_strata: int, b: int, kmin: int
-) -> _Sorted:
-    """Keys spanning less than 2**(64 − b): sort (stratum | key − min) values, nothing else."""
-    packed = st.astype(np.uint64)
-    packed <<= np.uint64(64 - b)
-    packed |= (keys - np.int64(kmin)).view(np.uint64)
-    packed.sort()  # a SIMD value sort: several times faster than argsort
-    if packed.size > 1 and bool(np.any(packed[1:] == packed[:-1])):
-        raise SamplingError("duplicate frame keys within a stratum")
-    starts = _stratum_starts(packed, n_strata, b)
-    packed &= np.uint64((1 << (64 - b)) - 1)
-    sorted_keys = packed.view(np.int64)
-    sorted_keys += np.int64(kmin)
-    return _Sorted(sorted_keys, np.diff(starts), starts, sorted_keys)
-
-
-def _sort_packed_rows(
-    keys: np.ndarray,
-    fp: np.ndarray | None,
-    st: np.ndarray,
-    n_strata: int,
-    b: int,
-    kmin: int,
-    kspan: int,
-) -> _Sorted:
-    """Wide keys (63-bit hashes) or fingerprints: sort (stratum | key prefix | position)
-    values.
-
-    The position comes back out of each sorted value, so the sort yields the permutation
-    without an argsort. Keys sharing their prefix within a stratum (rare) are put in full-key
-    order afterwards, on those rows only.
-    """
-    i_bits = max(keys.size.bit_length(), 1)
-    room = 64 - b - i_bits
-    shift = max(kspan.bit_length() - room, 0)
-    v = st.astype(np.uint64)
-    v <<= np.uint64(64 - b)
-    prefix = (keys - np.int64(kmin)).view(np.uint64)
-    prefix >>= np.uint64(shift)
-    prefix <<= np.uint64(i_bits)
-    v |= prefix
-    v |= np.arange(keys.size, dtype=np.uint64)
-    v.sort()
-    perm = (v & np.uint64((1 << i_bits) - 1)).view(np.int64)
-    tie = (v[1:] ^ v[:-1]) < np.uint64(1 << i_bits)  # same (stratum | key prefix)
-    if tie.any():
-        if shift == 0:
-            raise SamplingError("duplicate frame keys within a stratum")
-        tied = np.zeros(v.size, dtype=bool)
-        tied[1:] = tie
-        tied[:-1] |= tie
-        at = np.flatnonzero(tied)
-        run = np.cumsum(np.concatenate(([True], ~tie)))[at]
-        sub = perm[at]
-        sub = sub[np.lexsort((keys[sub], run))]
-        perm[at] = sub
-        full = keys[sub]
-        if np.any((full[1:] == full[:-1]) & (run[1:] == run[:-1])):
-            raise SamplingError("duplicate frame keys within a stratum")
-    starts = _stratum_starts(v, n_strata, b)
-    if fp is None:
-        sorted_keys = keys[perm]
-        return _Sorted(sorted_keys, np.diff(starts), starts, sorted_keys)
-    # One random gather of 16-byte (key, fingerprint) items costs half of two separate ones.
-    pairs = np.empty((keys.size, 2), dtype=np.int64)
-    pairs[:, 0] = keys
-    pairs[:, 1] = fp
-    pairs = pairs.view("V16").reshape(-1)[perm].view(np.int64).reshape(-1, 2)
-    return _Sorted(np.ascontiguousarray(pairs[:, 0]), np.diff(starts), starts, pairs)
-
-
-def _digests(specs: Sequence[StratumSpec], srt: _Sorted) -> tuple[str, ...]:
-    starts = srt.starts.tolist()
-    records = np.ascontiguousarray(srt.records, dtype=_LE_I8)
-    width = 8 * (1 if records.ndim == 1 else records.shape[1])
-    view = memoryview(records.view(np.uint8).reshape(-1))
-    flag = b"\x00" if records.ndim == 1 else b"\x01"
-    # The loop holds the GIL between hash updates: keep it to the bare calls (the common
-    # prefix hashed once and copied, headers built beforehand, hex conversion at the end).
-    base = hashlib.sha256(DIGEST_VERSION)
-    counts = np.diff(srt.starts).astype("<u8").tobytes()
-    headers = [spec.key.encode("utf-8") + b"\n" + counts[8 * h : 8 * h + 8] + flag
-               for h, spec in enumerate(specs)]
-    out = []
-    for h, header in enumerate(headers):
-        d = base.copy()
-        d.update(header)
-        d.update(view[width * starts[h] : width * starts[h + 1]])
-        out.append(d.digest())
-    text = b"".join(out).hex()
-    return tuple(text[64 * h : 64 * h + 64] for h in range(len(out)))
-
-
-def _sorted_digests(specs: Sequence[StratumSpec], el: _Rows, a: int, z: int
-                    ) -> tuple[str, ...]:
-    """Digests of strata a..z-1 (one unit of work for a thread)."""
-    return _digests(specs[a:z], _sort_strata(el, a, z))
-
-
-def frame_digests(
-    frame: FrameColumns, strata: Sequence[StratumSpec], eligible: np.ndarray | None = None
-) -> tuple[str, ...]:
-    """Digest of each stratum's eligible frame, computable before the seed is known."""
-    specs = _check_strata(strata)
-    el = _eligible_rows(frame, len(specs), eligible)
-    if el.rows.size < _THREADED_FROM:
-        return _sorted_digests(specs, el, 0, len(specs))
-    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
-        parts = [pool.submit(_sorted_digests, specs, el, a, z) for a, z in _parts(el)]
-        return tuple(d for part in parts for d in part.result())
-
-
 def _stratum_seeds(seed: int, specs: Sequence[StratumSpec]) -> np.ndarray:
-    stratum_seed(seed, "")  # validates the seed once
     sha256, prefix = hashlib.sha256, f"{int(seed)}:"
     raw = b"".join([sha256((prefix + s.key).encode()).digest()[:8] for s in specs])
     return np.frombuffer(raw, dtype=">u8").astype(np.uint64)
 
 
-_THREADED_FROM = 500_000  # eligible rows; below this threads cost more than they save
-_PARTS = 4  # groups of strata sorted and hashed as separate tasks...
-_WORKERS = 2  # ...by this many threads: smaller sorts and gathers stay in cache, and two
-# digest loops (which hold the GIL between hash updates) rarely run at the same moment
-_Z = 4.0  # candidate margin in standard deviations (see _candidates)
+_THREADED_FROM = 200_000  # eligible rows; below this a second thread costs more than it saves
+_PARTS = 2  # ranges of strata, each packed, sorted, hashed and drawn by its own thread
+_CHUNK = 1 << 15  # rows per step of the column passes: their temporaries stay in the L2 cache
+_Z = 4.0  # candidate margin in standard deviations (see _draw_chunk)
 
 
-def _parts(el: _Rows) -> list[tuple[int, int]]:
-    """Consecutive ranges of strata holding about the same number of eligible rows."""
-    bounds = np.searchsorted(np.cumsum(el.counts), el.rows.size * np.arange(1, _PARTS) / _PARTS)
-    edges = [0, *sorted({int(x) + 1 for x in bounds if 0 <= x < el.n_strata - 1}), el.n_strata]
-    return list(itertools.pairwise(edges))
+@dataclass(frozen=True, slots=True, eq=False)
+class _Job:
+    """What the parts of one draw share, checked once by the calling thread."""
+
+    frame: FrameColumns
+    specs: tuple[StratumSpec, ...]
+    eligible: np.ndarray | None
+    n_eligible: int
+    kmin: int  # smallest key and span of the frame's keys (to pack them)
+    kspan: int
+    seed: int | None  # None: digests only
 
 
-def _candidates(
-    prio: np.ndarray, st: np.ndarray, counts: np.ndarray, n_take: np.ndarray
-) -> np.ndarray:
-    """Rows (positions in ``prio``) that may be among the first ``n_take`` of their stratum.
+@dataclass(frozen=True, slots=True, eq=False)
+class _Part:
+    """Digests, N_h and drawn frame rows (grouped by stratum, in draw order) of some strata."""
 
-    A stratum's priorities are i.i.d. uniform on [0, 2**64), so keeping those below
+    digests: list[bytes]  # raw SHA-256 values; their hex text is in ``hex``
+    counts: np.ndarray
+    selected: list[np.ndarray]
+    reserves: list[np.ndarray]
+    hex: list[str] = field(default_factory=list)
+
+
+def _job(frame: FrameColumns, specs: tuple[StratumSpec, ...], eligible: np.ndarray | None,
+         seed: int | None) -> _Job:
+    st, keys = frame.stratum, frame.key
+    if eligible is not None:
+        eligible = np.asarray(eligible, dtype=bool)
+        if eligible.shape != keys.shape:
+            raise SamplingError("the eligibility mask does not match the frame")
+    if st.size and (int(st.min()) < 0 or int(st.max()) >= len(specs)):
+        raise SamplingError("a frame row points to a stratum that is not in the list")
+    kmin = int(keys.min()) if keys.size else 0
+    kspan = int(keys.max()) - kmin if keys.size else 0
+    n_eligible = keys.size if eligible is None else int(np.count_nonzero(eligible))
+    return _Job(frame, specs, eligible, n_eligible, kmin, kspan, seed)
+
+
+def _run(job: _Job) -> list[_Part]:
+    """Split the strata into consecutive ranges holding about the same number of eligible rows
+    and process each range on its own thread (NumPy's sorts, gathers and most element-wise
+    operations, and hashlib on large buffers, release the GIL)."""
+    n_strata = len(job.specs)
+    if job.n_eligible < _THREADED_FROM or _PARTS < 2:
+        return [_part(job, 0, n_strata)]
+    # Rows per stratum estimated from every 16th row: only the balance depends on it.
+    st = job.frame.stratum[::16]
+    if job.eligible is not None:
+        st = st[job.eligible[::16]]
+    cum = np.cumsum(np.bincount(st, minlength=n_strata))
+    bounds = np.searchsorted(cum, cum[-1] * np.arange(1, _PARTS) / _PARTS)
+    edges = [0, *sorted({int(x) + 1 for x in bounds if 0 <= x < n_strata - 1}), n_strata]
+    ranges = list(itertools.pairwise(edges))
+    if len(ranges) == 1:
+        return [_part(job, 0, n_strata)]
+    with ThreadPoolExecutor(max_workers=len(ranges) - 1) as pool:
+        later = [pool.submit(_part, job, a, z) for a, z in ranges[1:]]
+        first = _part(job, *ranges[0])
+        return [first, *(f.result() for f in later)]
+
+
+def _pack(job: _Job, a: int, z: int, b: int, shift: int, pos_bits: int
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The eligible rows of strata a..z-1, read from the frame a chunk at a time.
+
+    Returns, in frame order, ``packed``: uint64 values (stratum − a | key prefix | position),
+    ``records``: what the digest hashes (the key, or the key and fingerprint as one 16-byte
+    item), and ``rows``: the frame row of each. Sorting ``packed`` sorts the rows by (stratum,
+    key prefix) and the position comes back out of each value, so no argsort is needed (a
+    value sort is several times faster). The temporaries of a chunk stay in cache; only the
+    three outputs are full-size arrays, and the records are gathered from the part's own array
+    (smaller and denser than the frame's columns, so fewer cache and TLB misses).
+    """
+    frame, eligible = job.frame, job.eligible
+    st, keys, fps, n = frame.stratum, frame.key, frame.fingerprint, len(frame)
+    lower, upper = a > 0, z < len(job.specs)
+    cap = job.n_eligible  # only the pages written are committed
+    packed = np.empty(cap, dtype=np.uint64)
+    records = np.empty((cap, 1 if fps is None else 2), dtype=_LE_I8)
+    rows = np.empty(cap, dtype=np.int32 if n <= 2**31 else np.int64)
+    top, sh, pb = np.uint64(64 - b), np.uint64(shift), np.uint64(pos_bits)
+    kmin = np.int64(job.kmin)
+    off = 0
+    for i in range(0, n, _CHUNK):
+        j = min(i + _CHUNK, n)
+        s = st[i:j]
+        sel = None if eligible is None else eligible[i:j]
+        if lower:
+            sel = s >= a if sel is None else sel & (s >= a)
+        if upper:
+            sel = s < z if sel is None else sel & (s < z)
+        r = np.arange(j - i) if sel is None else np.flatnonzero(sel)
+        end = off + r.size
+        v = packed[off:end]
+        np.subtract(s[r], a, out=v, casting="unsafe")
+        v <<= top
+        k = keys[i:j][r]
+        records[off:end, 0] = k
+        if fps is not None:
+            records[off:end, 1] = fps[i:j][r]
+        k -= kmin  # wraps modulo 2**64: read as unsigned, it is the exact distance to kmin
+        pre = k.view(np.uint64)
+        pre >>= sh
+        pre <<= pb
+        v |= pre
+        v |= np.arange(off, end, dtype=np.uint64)
+        np.add(r, i, out=rows[off:end], casting="unsafe")
+        off = end
+    return packed[:off], records[:off], rows[:off]
+
+
+def _part(job: _Job, a: int, z: int) -> _Part:
+    """Sort, hash and draw the eligible rows of strata a..z-1 (one thread's work)."""
+    n_strata = z - a
+    b = _stratum_bits(n_strata)
+    pos_bits = max(job.n_eligible.bit_length(), 1)
+    room = 64 - b - pos_bits  # bits left for the key prefix
+    if room < 1:
+        raise SamplingError("too many frame rows or strata to sort")
+    shift = max(job.kspan.bit_length() - room, 0)
+    packed, records, rows = _pack(job, a, z, b, shift, pos_bits)
+    packed.sort()  # a SIMD value sort
+    top = np.uint64(64 - b)
+    bounds = np.arange(n_strata, dtype=np.uint64) << top
+    starts = np.append(np.searchsorted(packed, bounds), packed.size)
+    counts = np.diff(starts)
+
+    # Steps of whole strata, about _CHUNK rows each: each step gathers its records in sorted
+    # order into a small buffer, hashes its strata and draws them, all in cache.
+    targets = np.arange(_CHUNK, packed.size, _CHUNK)
+    cuts = np.searchsorted(starts, targets, side="right") - 1
+    edges = np.unique(np.concatenate(([0], cuts, [n_strata]))).tolist()
+    bounds_list = starts.tolist()
+    sizes = np.diff(starts[edges])
+
+    specs = job.specs[a:z]
+    hasher = _Hasher(specs, counts, records.shape[1])
+    drawer = None if job.seed is None else _Drawer(job.seed, specs, counts)
+    out = _Part([], counts, [], [])
+    # One 16-byte (key, fingerprint) item per row: gathered as complex128, which NumPy copies
+    # faster than a structured or void item.
+    items = records.view(np.complex128 if records.shape[1] == 2 else _LE_I8).reshape(-1)
+    buffer = np.empty(int(sizes.max()) if sizes.size else 0, dtype=items.dtype)
+    pos_mask = np.uint64((1 << pos_bits) - 1)
+    for h0, h1 in itertools.pairwise(edges):
+        i, j = bounds_list[h0], bounds_list[h1]
+        v = packed[i:j]
+        pos = (v & pos_mask).view(np.int64)
+        chunk = np.take(items, pos, out=buffer[: j - i], mode="clip")  # positions are valid
+        recs = chunk.view(_LE_I8).reshape(j - i, records.shape[1])
+        if j - i > 1:
+            tie = (v[1:] ^ v[:-1]) <= pos_mask  # same stratum and key prefix
+            if tie.any():
+                order = _untie(recs[:, 0], tie)
+                chunk[:] = chunk[order]
+                pos = pos[order]
+        hasher.hash(out.digests, recs, h0, h1, bounds_list)
+        if drawer is not None:
+            drawer.draw(out, rows, pos, recs[:, 0], h0, h1, starts[h0 : h1 + 1] - i)
+    text = b"".join(out.digests).hex()  # on this thread too: one hex conversion per part
+    out.hex.extend(text[k : k + 64] for k in range(0, len(text), 64))
+    return out
+
+
+def _untie(keys: np.ndarray, tie: np.ndarray) -> np.ndarray:
+    """The order that puts runs of rows sharing their stratum and key prefix (``tie[i]``: rows
+    i and i + 1 do) in full-key order. Rare with hash keys; equal full keys are duplicates."""
+    t = np.flatnonzero(tie)
+    at = np.union1d(t, t + 1)
+    after_tie = np.zeros(keys.size, dtype=bool)
+    after_tie[1:] = tie
+    run = np.cumsum(~after_tie[at])  # a run starts at a row not tied to the one before
+    local = np.lexsort((keys[at], run))
+    full = keys[at][local]
+    if np.any((full[1:] == full[:-1]) & (run[1:] == run[:-1])):
+        raise SamplingError("duplicate frame keys within a stratum")
+    order = np.arange(keys.size)
+    order[at] = at[local]
+    return order
+
+
+class _Hasher:
+    """Frame digests of consecutive strata, fed with their records one step at a time."""
+
+    def __init__(self, specs: Sequence[StratumSpec], counts: np.ndarray, width: int) -> None:
+        flag = b"\x00" if width == 1 else b"\x01"
+        n = counts.astype("<u8").tobytes()
+        # Headers built beforehand and the common prefix hashed once and copied: the loop over
+        # strata holds the GIL between hash updates, so it is kept to the bare calls.
+        self.headers = [spec.key.encode("utf-8") + b"\n" + n[8 * h : 8 * h + 8] + flag
+                        for h, spec in enumerate(specs)]
+        self.base = hashlib.sha256(DIGEST_VERSION)
+        self.width = 8 * width
+
+    def hash(self, out: list[bytes], records: np.ndarray, h0: int, h1: int,
+             starts: list[int]) -> None:
+        """Append the digests of strata h0..h1-1, whose records (in order) are ``records``."""
+        view = memoryview(records.reshape(-1).view(np.uint8))
+        w, i = self.width, starts[h0]
+        ends = [w * (x - i) for x in starts[h0 : h1 + 1]]
+        copy, append = self.base.copy, out.append
+        for header, a, z in zip(self.headers[h0:h1], ends[:-1], ends[1:], strict=True):
+            d = copy()
+            d.update(header)
+            d.update(view[a:z])
+            append(d.digest())
+
+
+class _Drawer:
+    """The draw of consecutive strata, one step of whole strata at a time.
+
+    Each row gets its priority (see ``sampling.randomness``) and a stratum's rows are ranked by
+    it. Only rows that can be among the first quota + reserves of their stratum are ranked: a
+    stratum's priorities are i.i.d. uniform on [0, 2**64), so keeping those below
     (n_take + Z·√n_take + Z)/N_h of the range keeps n_take + Z·√n_take + Z rows on average and
     fewer than n_take with probability ~3e-5. Strata where that happens (or where the fraction
-    is large) keep all their rows. The cut only decides which rows are looked at: the result
-    is exactly the first n_take by priority either way.
+    is large) keep all their rows. The cut only decides which rows are looked at: the result is
+    exactly the first n_take by priority either way.
     """
-    frac = np.divide(n_take + _Z * np.sqrt(n_take) + _Z, counts, out=np.ones(counts.size),
-                     where=counts > 0)
-    whole = frac > 0.5
-    cut = (np.minimum(frac, 0.5) * 2.0**64).astype(np.uint64)
-    cut[whole] = np.uint64(2**64 - 1)
-    cut[n_take == 0] = 0  # a row with priority 0 may stay a candidate; rank removes it
-    keep = prio <= cut[st]
-    cand = np.flatnonzero(keep)
-    short = np.bincount(st[cand], minlength=counts.size) < n_take
-    if short.any():
-        keep |= short[st]
+
+    def __init__(self, seed: int, specs: Sequence[StratumSpec], counts: np.ndarray) -> None:
+        self.seeds = _stratum_seeds(seed, specs)
+        quota = np.array([s.quota for s in specs], dtype=np.int64)
+        take = quota + np.array([s.reserves for s in specs], dtype=np.int64)
+        self.n_sel = np.minimum(quota, counts)
+        self.n_take = n_take = np.minimum(take, counts)
+        frac = np.divide(n_take + _Z * np.sqrt(n_take) + _Z, counts, out=np.ones(counts.size),
+                         where=counts > 0)
+        cut = (np.minimum(frac, 0.5) * 2.0**64).astype(np.uint64)
+        cut[frac > 0.5] = np.uint64(2**64 - 1)
+        cut[n_take == 0] = 0  # a row with priority 0 may stay a candidate; the rank drops it
+        self.cut = cut
+
+    def draw(self, out: _Part, rows: np.ndarray, pos: np.ndarray, keys: np.ndarray,
+             h0: int, h1: int, starts: np.ndarray) -> None:
+        """Rank the rows of strata h0..h1-1: their ``keys`` and ``pos`` (position in ``rows``,
+        the part's frame rows), stratum h's from ``starts[h - h0]`` to ``starts[h - h0 + 1]``."""
+        counts = np.diff(starts)
+        # Per-stratum values are repeated over the stratum's rows: cheaper than a gather.
+        prio = keys.view(np.uint64) * GAMMA  # wraps modulo 2**64 by design
+        prio += np.repeat(self.seeds[h0:h1], counts)
+        _mix64_inplace(prio)  # = priorities(keys, seed of each row's stratum)
+        keep = prio <= np.repeat(self.cut[h0:h1], counts)
         cand = np.flatnonzero(keep)
-    return cand
+        n_take = self.n_take[h0:h1]
+        first = np.searchsorted(cand, starts)  # each stratum's first candidate
+        if np.any(np.diff(first) < n_take):  # a stratum short of candidates keeps all its rows
+            keep |= np.repeat(np.diff(first) < n_take, counts)
+            cand = np.flatnonzero(keep)
+            first = np.searchsorted(cand, starts)
+        c_count = np.diff(first)
+        order = _rank_candidates(np.repeat(np.arange(h1 - h0), c_count), prio[cand], h1 - h0)
+        ranked = pos[cand[order]]  # still grouped by stratum: ``first`` holds
+        start = first[:-1]
+        n_sel = self.n_sel[h0:h1]
+        out.selected.append(rows[ranked[_ranges(start, start + n_sel)]].astype(np.int64))
+        out.reserves.append(rows[ranked[_ranges(start + n_sel, start + n_take)]].astype(np.int64))
+
+
+def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(lo[i], hi[i]) for all i, vectorised."""
+    length = hi - lo
+    ends = np.cumsum(length)
+    total = int(ends[-1]) if ends.size else 0
+    return np.repeat(lo - (ends - length), length) + np.arange(total)
 
 
 def _rank_candidates(c_st: np.ndarray, p: np.ndarray, n_strata: int) -> np.ndarray:
@@ -536,6 +582,18 @@ def _rank_candidates(c_st: np.ndarray, p: np.ndarray, n_strata: int) -> np.ndarr
     return np.lexsort((p, c_st))
 
 
+def _hex(parts: list[_Part]) -> tuple[str, ...]:
+    return tuple(d for part in parts for d in part.hex)
+
+
+def frame_digests(
+    frame: FrameColumns, strata: Sequence[StratumSpec], eligible: np.ndarray | None = None
+) -> tuple[str, ...]:
+    """Digest of each stratum's eligible frame, computable before the seed is known."""
+    specs = _check_strata(strata)
+    return _hex(_run(_job(frame, specs, eligible, None)))
+
+
 def draw_all(
     frame: FrameColumns,
     strata: Sequence[StratumSpec],
@@ -549,53 +607,24 @@ def draw_all(
     ``draw_stratum(keys_h, quota_h, reserves_h, stratum_seed(seed, key_h), stratum_key=key_h)``.
     """
     specs = _check_strata(strata)
-    n_strata = len(specs)
-    seeds = _stratum_seeds(seed, specs)
-    el = _eligible_rows(frame, n_strata, eligible)
+    stratum_seed(seed, "")  # validates the seed once
+    parts = _run(_job(frame, specs, eligible, int(seed)))
+    counts = np.concatenate([p.counts for p in parts])
+    selected = np.concatenate([r for p in parts for r in p.selected] or [np.empty(0, np.int64)])
+    reserves = np.concatenate([r for p in parts for r in p.reserves] or [np.empty(0, np.int64)])
     quota = np.array([s.quota for s in specs], dtype=np.int64)
-    n_sel = np.minimum(quota, el.counts)
-    n_take = np.minimum(quota + np.array([s.reserves for s in specs], np.int64), el.counts)
-
-    if el.rows.size >= _THREADED_FROM:
-        # The digests need every eligible row sorted by (stratum, key); the draw does not (it
-        # ranks a few candidates per stratum), so the sort and hashing of groups of strata
-        # run on worker threads (NumPy's sort and hashlib release the GIL) while this one
-        # draws.
-        with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
-            parts = [pool.submit(_sorted_digests, specs, el, a, z) for a, z in _parts(el)]
-            drawn = _rank(el, seeds, n_sel, n_take)
-            digests = tuple(d for part in parts for d in part.result())
-    else:
-        drawn = _rank(el, seeds, n_sel, n_take)
-        digests = _sorted_digests(specs, el, 0, n_strata)
-    selected, reserves = drawn
+    reserve = np.array([s.reserves for s in specs], dtype=np.int64)
+    n_sel = np.minimum(quota, counts)
+    n_take = np.minimum(quota + reserve, counts)
     return DrawResult(
         seed=int(seed),
         strata=specs,
-        eligible=el.counts,
+        eligible=counts,
         selected_keys=frame.key[selected],
         selected_offsets=_offsets(n_sel),
         reserve_keys=frame.key[reserves],
         reserve_offsets=_offsets(n_take - n_sel),
-        digests=digests,
+        digests=_hex(parts),
         selected_rows=selected,
         reserve_rows=reserves,
     )
-
-
-def _rank(
-    el: _Rows, seeds: np.ndarray, n_sel: np.ndarray, n_take: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Frame rows of the selected and reserve people, grouped by stratum, in draw order."""
-    st = el.stratum
-    keys = el.frame.key[el.rows]
-    prio = priorities(keys, seeds[st])
-    cand = _candidates(prio, st, el.counts, n_take)
-    c_st = st[cand]
-    order = _rank_candidates(c_st, prio[cand], el.n_strata)
-    ranked, r_st = cand[order], c_st[order]
-    c_count = np.bincount(c_st, minlength=el.n_strata)
-    rank = np.arange(ranked.size, dtype=np.int64) - _offsets(c_count)[r_st]
-    in_sample = rank < n_sel[r_st]
-    in_reserve = ~in_sample & (rank < n_take[r_st])
-    return el.rows[ranked[in_sample]], el.rows[ranked[in_reserve]]

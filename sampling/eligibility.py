@@ -31,6 +31,8 @@ __all__ = [
 
 
 _THREADED_SORT_FROM = 500_000  # rows; below this a thread costs more than it saves
+_CHUNK = 1 << 16  # rows per step of the column passes: their temporaries stay in cache
+_NAT = np.iinfo(np.int64).min  # datetime64 NaT as an integer
 
 
 class ExclusionReason(IntEnum):
@@ -189,72 +191,114 @@ def isin_sorted(values: np.ndarray, members: np.ndarray) -> np.ndarray:
     return out
 
 
-def _packable(phone: np.ndarray) -> int:
-    """Bits for a row index beside the phone in one uint64, or 0 when phones are too wide."""
+def _packable(phone: np.ndarray) -> tuple[int, int]:
+    """Bits for a row index beside the phone in one uint64 (0 when phones are too wide), and
+    the largest phone."""
     i_bits = max(phone.size.bit_length(), 1)
-    if phone.size and int(phone.min()) >= 0 and int(phone.max()) < (1 << (64 - i_bits)):
-        return i_bits
-    return 0
+    if phone.size == 0:
+        return 0, 0
+    highest = int(phone.max())
+    if int(phone.min()) >= 0 and highest < (1 << (64 - i_bits)):
+        return i_bits, highest
+    return 0, highest
 
 
-def _sort_phones(phone: np.ndarray, i_bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """Non-missing phones sorted, with the row each came from: one value sort of
-    (phone | row), which groups equal phones without an argsort."""
-    v = phone.view(np.uint64) << np.uint64(i_bits)
-    v |= np.arange(phone.size, dtype=np.uint64)
-    v.sort()
-    v = v[np.searchsorted(v, np.uint64(1 << i_bits)) :]  # phone 0 = missing
-    rows = (v & np.uint64((1 << i_bits) - 1)).view(np.int64)
-    v >>= np.uint64(i_bits)
-    return v.view(np.int64), rows
+@dataclass(frozen=True, slots=True, eq=False)
+class _PhoneRows:
+    """What the phone rules need from the rows whose phone lies in one range of values."""
+
+    excluded: np.ndarray  # rows whose phone is an excluded (earlier campaign) phone
+    shared: np.ndarray  # rows whose phone appears more than once, grouped by phone...
+    shared_phone: np.ndarray  # ...and that phone
+
+
+def _phone_range(phone: np.ndarray, i_bits: int, lo: int, hi: int,
+                 excluded_phones: np.ndarray, dedup: bool) -> _PhoneRows:
+    """Rows with lo <= phone <= hi (lo >= 1: 0 is a missing phone) grouped by phone.
+
+    One value sort of (phone | row) groups equal phones without an argsort; the column is read a
+    chunk at a time so that only the sorted values are a large array. Separate ranges of phone
+    values share no phone, so two threads can each take one.
+    """
+    n = phone.size
+    top = np.uint64(i_bits)
+    values = np.empty(n, dtype=np.uint64)  # only the pages written are committed
+    off = 0
+    for i in range(0, n, _CHUNK):
+        p = phone[i : i + _CHUNK]
+        r = np.flatnonzero((p >= lo) & (p <= hi))
+        end = off + r.size
+        v = values[off:end]
+        np.left_shift(p[r].view(np.uint64), top, out=v)
+        r += i
+        v |= r.view(np.uint64)
+        off = end
+    values = values[:off]
+    values.sort()
+    row_mask = np.uint64((1 << i_bits) - 1)
+
+    # Rows with an excluded phone: the first found by binary search, the others (phones are
+    # seldom repeated) by stepping on while the phone stays the same.
+    ex = excluded_phones[(excluded_phones >= lo) & (excluded_phones <= hi)].view(np.uint64)
+    at = np.searchsorted(values, ex << top)
+    found = [at[:0]]
+    while at.size:
+        inside = at < values.size
+        at, ex = at[inside], ex[inside]
+        same = (values[at] >> top) == ex
+        at, ex = at[same], ex[same]
+        found.append(at)
+        at = at + 1
+    excluded = (values[np.concatenate(found)] & row_mask).view(np.int64)
+
+    shared = np.empty(0, dtype=np.int64)
+    shared_phone = np.empty(0, dtype=np.int64)
+    if dedup and values.size > 1:
+        # Rows i and i + 1 share their phone when their values differ in the row bits only.
+        nxt, prev = values[1:], values[:-1]
+        ties = [np.flatnonzero((nxt[i : i + _CHUNK] ^ prev[i : i + _CHUNK]) <= row_mask) + i
+                for i in range(0, prev.size, _CHUNK)]
+        at = values[_with_next(np.concatenate(ties))]
+        shared = (at & row_mask).view(np.int64)
+        shared_phone = (at >> top).view(np.int64)
+    return _PhoneRows(excluded, shared, shared_phone)
+
+
+def _with_next(t: np.ndarray) -> np.ndarray:
+    """The sorted union of ``t`` and ``t + 1`` for sorted unique ``t`` (np.union1d is a lot
+    slower: it goes through np.unique)."""
+    both = np.concatenate((t, t + 1))
+    both.sort()
+    return both[np.concatenate(([True], both[1:] != both[:-1]))] if both.size else both
 
 
 def _phone_rules_sorted(
-    frame: FrameColumns,
-    rules: EligibilityRules,
-    reason: np.ndarray,
-    sorted_phone: np.ndarray,
-    sorted_rows: np.ndarray,
+    frame: FrameColumns, rules: EligibilityRules, reason: np.ndarray, parts: list[_PhoneRows]
 ) -> None:
-    """Earlier-campaign phones and one-entry-per-phone from phones sorted with their rows.
+    """Earlier-campaign phones and one-entry-per-phone from the rows found by ``_phone_range``.
 
-    The sort covers every row; only the few rows the rules concern are checked for earlier
-    exclusion reasons, so the sort does not wait for the row-wise rules.
+    Only the few rows the rules concern are checked for earlier exclusion reasons, so the
+    phone sorts do not wait for the row-wise rules.
     """
     if rules.excluded_phones.size:
-        lo = np.searchsorted(sorted_phone, rules.excluded_phones, "left")
-        hi = np.searchsorted(sorted_phone, rules.excluded_phones, "right")
-        rows = sorted_rows[_ranges(lo, hi)]
+        rows = np.concatenate([p.excluded for p in parts])
         reason[rows[reason[rows] == 0]] = ExclusionReason.PREVIOUSLY_SAMPLED
     if rules.one_per_phone is DedupScope.NONE:
         return
-    same = sorted_phone[1:] == sorted_phone[:-1]
-    shared = np.zeros(sorted_phone.size, dtype=bool)
-    shared[1:] = same
-    shared[:-1] |= same
-    pos = np.flatnonzero(shared)
-    pos = pos[reason[sorted_rows[pos]] == 0]  # duplicates among still-eligible rows only
-    if pos.size == 0:
+    rows = np.concatenate([p.shared for p in parts])
+    phone = np.concatenate([p.shared_phone for p in parts])
+    still = reason[rows] == 0  # duplicates among still-eligible rows only
+    rows, phone = rows[still], phone[still]
+    if rows.size == 0:
         return
     if rules.one_per_phone is DedupScope.STRATUM:
-        _dedup_rows(frame, sorted_rows[pos], reason, rules.one_per_phone)
+        _dedup_rows(frame, rows, reason, rules.one_per_phone)
         return
     # Rows are grouped by phone already: the smallest key of each run wins (no sort needed).
-    rows, p = sorted_rows[pos], sorted_phone[pos]
     k = frame.key[rows]
-    start = np.flatnonzero(np.concatenate(([True], p[1:] != p[:-1])))
+    start = np.flatnonzero(np.concatenate(([True], phone[1:] != phone[:-1])))
     smallest = np.repeat(np.minimum.reduceat(k, start), np.diff(np.append(start, k.size)))
     reason[rows[k != smallest]] = ExclusionReason.DUPLICATE_PHONE
-
-
-def _ranges(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Concatenation of arange(lo[i], hi[i]) for all i, vectorised."""
-    length = hi - lo
-    total = int(length.sum())
-    if total == 0:
-        return np.empty(0, dtype=np.int64)
-    ends = np.cumsum(length)
-    return np.repeat(lo - (ends - length), length) + np.arange(total)
 
 
 def _phone_rules_hashed(frame: FrameColumns, rules: EligibilityRules, reason: np.ndarray) -> None:
@@ -304,12 +348,54 @@ def _dedup_rows(
     reason[rows[k != k[first]]] = ExclusionReason.DUPLICATE_PHONE
 
 
+def _row_rules(frame: FrameColumns, rules: EligibilityRules, reason: np.ndarray) -> None:
+    """The rules that look at one row at a time, a chunk of rows at a time (the temporaries
+    stay in cache), written from the last reason to the first so that the first reason that
+    applies is the one left standing."""
+    by = frame.birth_year if rules.reference_year is not None else None  # None: no age rule
+    dates = None
+    if rules.period_start is not None or rules.period_end is not None:
+        assert frame.transaction_date is not None
+        dates = frame.transaction_date.view(np.int64)  # days since 1970; NaT = int64 min
+    start = None if rules.period_start is None else _days(rules.period_start)
+    end = None if rules.period_end is None else _days(rules.period_end)
+    phone = frame.phone if rules.require_phone else None
+    assert not rules.require_phone or phone is not None
+    # A known birth year above ``adult`` is under age; 0 (missing) is not when adult >= 0.
+    adult = None if rules.reference_year is None else rules.reference_year - rules.min_age
+    for i in range(0, reason.size, _CHUNK):
+        out = reason[i : i + _CHUNK]
+        out[:] = 0
+        if by is not None and adult is not None:
+            b = by[i : i + _CHUNK]
+            young = b > adult
+            if adult < MISSING_BIRTH_YEAR:
+                young &= b != MISSING_BIRTH_YEAR
+            np.putmask(out, young, np.uint8(ExclusionReason.UNDERAGE))
+        if dates is not None:
+            d = dates[i : i + _CHUNK]
+            if start is not None and end is not None:
+                # One unsigned comparison for both ends (d < start wraps to a huge value).
+                outside = (d - start).view(np.uint64) > np.uint64(end - start)
+            elif start is not None:
+                outside = d < start
+            else:
+                outside = d > end
+            np.putmask(out, outside, np.uint8(ExclusionReason.OUTSIDE_PERIOD))
+            np.putmask(out, d == _NAT, np.uint8(ExclusionReason.MISSING_DATE))
+        if phone is not None:
+            np.putmask(out, phone[i : i + _CHUNK] == MISSING_ID, np.uint8(ExclusionReason.NO_PHONE))
+
+
+def _days(day: dt.date) -> int:
+    return int(np.datetime64(day, "D").astype(np.int64))
+
+
 def check_eligibility(frame: FrameColumns, rules: EligibilityRules) -> Eligibility:
     """Apply ``rules`` to ``frame``; vectorised, independent of row order.
 
     Raises ``SamplingError`` when a rule needs a column the frame does not have.
     """
-    reason = np.zeros(len(frame), dtype=np.uint8)
     needs_phone = (
         rules.require_phone
         or rules.one_per_phone is not DedupScope.NONE
@@ -323,51 +409,48 @@ def check_eligibility(frame: FrameColumns, rules: EligibilityRules) -> Eligibili
     if checks_period and frame.transaction_date is None:
         raise SamplingError("the reference period needs the frame's transaction dates")
 
+    reason = np.empty(len(frame), dtype=np.uint8)
     phone_rules = rules.excluded_phones.size > 0 or rules.one_per_phone is not DedupScope.NONE
-    i_bits = _packable(frame.phone) if phone_rules and frame.phone is not None else 0
-    pool, sorting = None, None
-    if i_bits:
-        if len(frame) >= _THREADED_SORT_FROM:
-            # The phone sort needs no other rule: run it on a second core meanwhile.
-            pool = ThreadPoolExecutor(max_workers=1)
-            sorting = pool.submit(_sort_phones, frame.phone, i_bits)
-        else:
-            sorting = _sort_phones(frame.phone, i_bits)
+    i_bits, highest = (_packable(frame.phone) if phone_rules and frame.phone is not None
+                       else (0, 0))
+    if not i_bits:
+        _row_rules(frame, rules, reason)
+        _person_rule(frame, rules, reason)
+        if phone_rules:
+            _phone_rules_hashed(frame, rules, reason)
+        return _result(reason)
 
-    # Row-wise rules, written from the last reason to the first so that the first reason that
-    # applies is the one left standing.
-    if rules.reference_year is not None and frame.birth_year is not None:
-        by = frame.birth_year
-        young = (by != MISSING_BIRTH_YEAR) & (by > rules.reference_year - rules.min_age)
-        np.putmask(reason, young, np.uint8(ExclusionReason.UNDERAGE))
-    if checks_period:
-        dates = frame.transaction_date
-        assert dates is not None
-        if rules.period_start is not None:
-            early = dates < np.datetime64(rules.period_start, "D")
-            np.putmask(reason, early, np.uint8(ExclusionReason.OUTSIDE_PERIOD))
-        if rules.period_end is not None:
-            late = dates > np.datetime64(rules.period_end, "D")
-            np.putmask(reason, late, np.uint8(ExclusionReason.OUTSIDE_PERIOD))
-        np.putmask(reason, np.isnat(dates), np.uint8(ExclusionReason.MISSING_DATE))
-    if rules.require_phone:
-        assert frame.phone is not None
-        np.putmask(reason, frame.phone == MISSING_ID, np.uint8(ExclusionReason.NO_PHONE))
+    phone = frame.phone
+    assert phone is not None
+    dedup = rules.one_per_phone is not DedupScope.NONE
+    if len(frame) < _THREADED_SORT_FROM:
+        _row_rules(frame, rules, reason)
+        parts = [_phone_range(phone, i_bits, 1, highest, rules.excluded_phones, dedup)]
+    else:
+        # The phone sort needs no other rule, and two ranges of phone values share no phone:
+        # a second thread sorts the upper range meanwhile. This thread also applies the
+        # row-wise rules, so it takes somewhat fewer phones.
+        sample = np.sort(phone[:: max(len(frame) // 4096, 1)])
+        split = max(int(sample[int(sample.size * 0.45)]), 1)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            upper = pool.submit(_phone_range, phone, i_bits, split, highest,
+                                rules.excluded_phones, dedup)
+            _row_rules(frame, rules, reason)
+            parts = [_phone_range(phone, i_bits, 1, split - 1, rules.excluded_phones, dedup)]
+            parts.append(upper.result())
+    _person_rule(frame, rules, reason)
+    _phone_rules_sorted(frame, rules, reason, parts)
+    return _result(reason)
 
-    # Set-based rules, only on rows still eligible.
+
+def _person_rule(frame: FrameColumns, rules: EligibilityRules, reason: np.ndarray) -> None:
     if rules.excluded_persons.size:
         assert frame.person is not None
         earlier = isin_sorted(frame.person, rules.excluded_persons) & (reason == 0)
         np.putmask(reason, earlier, np.uint8(ExclusionReason.PREVIOUSLY_SAMPLED))
-    if sorting is not None:
-        if pool is not None:
-            with pool:
-                sorted_phone, sorted_rows = sorting.result()
-        else:
-            sorted_phone, sorted_rows = sorting
-        _phone_rules_sorted(frame, rules, reason, sorted_phone, sorted_rows)
-    elif phone_rules:
-        _phone_rules_hashed(frame, rules, reason)
-    per_reason = np.bincount(reason, minlength=max(ExclusionReason) + 1)  # one pass
-    counts = {r: int(per_reason[r]) for r in ExclusionReason}
+
+
+def _result(reason: np.ndarray) -> Eligibility:
+    # One comparison and count per reason: cheaper than bincount, which widens every code.
+    counts = {r: int(np.count_nonzero(reason == r)) for r in ExclusionReason}
     return Eligibility(reason=reason, counts=counts)

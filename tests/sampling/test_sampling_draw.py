@@ -299,3 +299,66 @@ def test_empty_frame_reports_full_shortfall(fingerprint):
     result = draw_all(frame, [StratumSpec("a", 3, 1)], 1)
     assert result.shortfall.tolist() == [3] and result.selected_keys.size == 0
     assert result[0].digest == stratum_digest("a", empty, fingerprint)
+
+
+@pytest.mark.parametrize("with_fingerprint", [False, True])
+@pytest.mark.parametrize(("chunk", "parts"), [(7, 1), (50, 3), (1 << 15, 2)])
+def test_chunked_threaded_draw_matches_the_single_stratum_draw(
+    monkeypatch, with_fingerprint, chunk, parts
+):
+    # The national path (frame read in chunks, strata split over threads, steps of whole
+    # strata, runs of keys sharing their packed prefix) against the plain per-stratum code.
+    monkeypatch.setattr(draw_module, "_CHUNK", chunk)
+    monkeypatch.setattr(draw_module, "_PARTS", parts)
+    monkeypatch.setattr(draw_module, "_THREADED_FROM", 0)
+    rng = np.random.default_rng(12)
+    sizes = rng.integers(0, 120, 25)
+    sizes[3] = 0
+    stratum = np.repeat(np.arange(sizes.size, dtype=np.int32), sizes)
+    centres = rng.integers(-(2**62), 2**62, stratum.size // 4 + 1, dtype=np.int64)
+    keys = np.concatenate([centres, centres[: stratum.size] + 3])[: stratum.size]
+    keys = np.unique(np.concatenate([keys, rng.integers(0, 2**62, stratum.size)]))
+    keys = rng.permutation(keys)[: stratum.size]
+    fp = rng.integers(0, 2**63 - 1, keys.size, dtype=np.int64) if with_fingerprint else None
+    mask = rng.random(keys.size) < 0.85
+    specs = [StratumSpec(f"xã-{h}:g", int(rng.integers(0, 30)), int(rng.integers(0, 10)))
+             for h in range(sizes.size)]
+    order = rng.permutation(keys.size)
+    frame = FrameColumns(keys[order], stratum[order],
+                         fingerprint=None if fp is None else fp[order])
+    result = draw_all(frame, specs, 77, mask[order])
+    assert draw_module.frame_digests(frame, specs, mask[order]) == result.digests
+    for h, spec in enumerate(specs):
+        rows = (stratum == h) & mask
+        single = draw_stratum(keys[rows], spec.quota, spec.reserves,
+                              stratum_seed(77, spec.key), stratum_key=spec.key)
+        assert np.array_equal(result[h].selected, single.selected)
+        assert np.array_equal(result[h].reserves, single.reserves)
+        assert result[h].eligible == int(rows.sum())
+        assert result[h].digest == stratum_digest(spec.key, keys[rows],
+                                                  None if fp is None else fp[rows])
+    assert np.array_equal(frame.key[result.selected_rows], result.selected_keys)
+    assert np.array_equal(frame.key[result.reserve_rows], result.reserve_keys)
+
+
+def test_key_prefix_ties_across_the_whole_key_range_are_ordered(monkeypatch):
+    # Keys spanning all 64 bits leave a short prefix: many rows share it and are put in
+    # full-key order by the untie step; a repeated key in one stratum is still an error.
+    monkeypatch.setattr(draw_module, "_CHUNK", 64)
+    rng = np.random.default_rng(13)
+    keys = np.concatenate([[-(2**63), 2**63 - 1], rng.integers(-(2**63), 2**63 - 1, 3000)])
+    keys = np.concatenate([keys, keys[:1500] + 1])  # neighbours sharing every prefix bit
+    keys = np.unique(keys)
+    stratum = rng.integers(0, 3, keys.size).astype(np.int32)
+    frame = FrameColumns(keys, stratum, fingerprint=keys ^ 12345)
+    specs = [StratumSpec(f"h{h}", 40, 5) for h in range(3)]
+    result = draw_all(frame, specs, 5)
+    for h in range(3):
+        single = draw_stratum(keys[stratum == h], 40, 5, stratum_seed(5, f"h{h}"),
+                              stratum_key=f"h{h}")
+        assert np.array_equal(result[h].selected, single.selected)
+        assert result[h].digest == stratum_digest(f"h{h}", keys[stratum == h],
+                                                  keys[stratum == h] ^ 12345)
+    twice = FrameColumns(np.append(keys, keys[10]), np.append(stratum, stratum[10]))
+    with pytest.raises(SamplingError):
+        draw_all(twice, specs, 5)
