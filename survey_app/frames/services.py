@@ -544,19 +544,26 @@ def _apply_transactions(batch: ImportBatch, outcome: ParseOutcome) -> None:
     if outcome.existing_hits:
         active = select(ImportBatch.id).where(ImportBatch.campaign_id == batch.campaign_id,
                                               ImportBatch.status == BatchStatus.ACTIVE)
+        # The person already listed is the one of this unit's frame (existing_phones), not
+        # the same phone in another unit's list, unless the group's list is shared.
+        shared = db.session.scalar(select(CampaignGroup.frame_scope).where(
+            CampaignGroup.campaign_id == batch.campaign_id,
+            CampaignGroup.group == batch.group)) is FrameScope.SHARED
         if postgres:
             _pg_execute(
                 "UPDATE frame_entries AS fe SET transactions = fe.transactions + v.n "
                 "FROM unnest(%s::text[], %s::int[]) AS v(phone, n), import_batches AS b "
                 "WHERE fe.campaign_id = %s AND fe.\"group\" = %s AND fe.phone = v.phone "
+                "AND (%s OR fe.unit_id = %s) "
                 "AND b.id = fe.batch_id AND b.campaign_id = %s AND b.status = %s",
                 (list(outcome.existing_hits), list(outcome.existing_hits.values()),
-                 batch.campaign_id, batch.group.value, batch.campaign_id,
-                 BatchStatus.ACTIVE.value))
+                 batch.campaign_id, batch.group.value, shared, batch.unit_id,
+                 batch.campaign_id, BatchStatus.ACTIVE.value))
         else:
+            same_unit = [] if shared else [table.c.unit_id == batch.unit_id]
             connection.execute(
                 table.update().where(table.c.campaign_id == batch.campaign_id,
-                                     table.c.group == batch.group,
+                                     table.c.group == batch.group, *same_unit,
                                      table.c.phone == bindparam("p_phone"),
                                      table.c.batch_id.in_(active))
                 .values(transactions=table.c.transactions + bindparam("p_rows")),

@@ -227,3 +227,27 @@ def test_issue_log_spills_to_disk_and_keeps_file_order():
     assert log._file is not None and log._spilled == 11  # all of it is on disk
     assert list(log) == items and list(log) == items  # iterable twice
     assert len(log) == 11 and log[:4] == items[:4] and bool(log) and not IssueLog()
+
+
+def test_phone_listed_by_two_units_counts_transactions_per_unit(runner, tmp_path):
+    """A person with transactions at two units is on both units' lists (one-stop shops are
+    rated separately): a later list of one unit adds to that unit's entry only."""
+    from survey_app.models import Unit
+
+    make_campaign(units=("X1", "X2"))
+    header = "TT,Họ và tên,Số điện thoại,Thủ tục,Địa chỉ\n"
+    for name, unit, rows in (
+            ("x1.csv", "X1", "1,Nguyễn Văn An,0912345678,Khai sinh,Thôn 1\n"),
+            ("x2a.csv", "X2", "1,Nguyễn Văn An,0912345678,Chứng thực,Thôn 1\n"),
+            ("x2b.csv", "X2", "1,Nguyễn Văn An,0912 345 678,Kết hôn,Thôn 1\n"
+                              "2,Trần Thị Bình,0912345679,Khai tử,Thôn 2\n")):
+        path = tmp_path / name
+        path.write_text(header + rows, encoding="utf-8")
+        result = runner.invoke(args=["frame", "import", str(path), "--campaign", "test-2026",
+                                     "--unit", unit, "--group", "citizen"])
+        assert result.exit_code == 0, result.output
+    counts = dict(db.session.execute(
+        select(Unit.code, FrameEntry.transactions).join(Unit, Unit.id == FrameEntry.unit_id)
+        .where(FrameEntry.phone == "+84912345678")).all())
+    assert counts == {"X1": 1, "X2": 2}
+    assert db.session.scalar(select(func.count(FrameEntry.id))) == 3
