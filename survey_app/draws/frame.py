@@ -288,13 +288,7 @@ def _read_stored_packs(campaign_id: int, active: list[int]
     if any(len(p[3]) != 8 * PACK_WIDTH * n for p, n in zip(parts, rows.tolist(), strict=True)):
         raise RuntimeError("unexpected length of a frame pack")
     total = int(rows.sum())
-    packed = np.empty((total, PACK_WIDTH), dtype=np.int64)
-    flat = packed.reshape(-1)
-    at = 0
-    for p in parts:  # one byte swap per part, straight into the result
-        value = np.frombuffer(p[3], dtype=">i8")
-        flat[at:at + value.size] = value
-        at += value.size
+    packed = _int64_rows([p[3] for p in parts], PACK_WIDTH)
     start = np.cumsum(rows) - rows  # position of each part's first row
     ids = np.repeat(first - start, rows) + np.arange(total, dtype=np.int64)
     id_batch = (ids << 32) | np.repeat(batch, rows)
@@ -327,16 +321,21 @@ def _read_rows_packed(campaign_id: int, batches: list[int] | None) -> list[np.nd
     width = len(_PACKED_VALUES)
     if any(len(value) % (8 * width) for value in values):
         raise RuntimeError("unexpected length of the packed frame")
-    # One byte swap of each whole part into the result, then column views (a swap per
-    # strided column costs twice as much).
-    packed = np.empty(sum(len(value) for value in values) // 8, dtype=np.int64)
-    at = 0
-    for value in values:
-        part = np.frombuffer(value, dtype=">i8")
-        packed[at:at + part.size] = part
-        at += part.size
-    packed = packed.reshape(-1, width)
+    packed = _int64_rows(values, width)
     return [packed[:, k] for k in range(width)]
+
+
+def _int64_rows(blocks: list[bytes], width: int) -> np.ndarray:
+    """(rows, width) int64 from blocks of big-endian int64 rows: one byte swap of each whole
+    block straight into the result (the callers take column views: a swap per strided
+    column costs twice as much)."""
+    flat = np.empty(sum(len(block) for block in blocks) // 8, dtype=np.int64)
+    at = 0
+    for block in blocks:
+        values = np.frombuffer(block, dtype=">i8")
+        flat[at:at + values.size] = values
+        at += values.size
+    return flat.reshape(-1, width)
 
 
 def _read_copy_stream(raw: Any, query: str) -> bytearray:
