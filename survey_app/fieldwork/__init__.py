@@ -19,11 +19,11 @@ from ..models import (
     FrameEntry,
     Outcome,
     PaperEntry,
-    RatedUnit,
     Role,
     Unit,
     User,
 )
+from ..printouts.services import rated_unit
 from ..services.responses import questionnaire_for
 from .services import (
     dashboard,
@@ -114,11 +114,10 @@ def _form_int(name: str, label: str) -> int | None:
 def handout(key: str):
     """Hand a unit's forms still to be worked on to an enumerator (or move them)."""
     campaign = visible_campaign(key)
-    code = request.form.get("unit", "").strip()
-    unit = db.session.scalar(select(Unit).join(RatedUnit, RatedUnit.unit_id == Unit.id).where(
-        RatedUnit.campaign_id == campaign.id, Unit.code == code)) if code else None
-    if unit is None:
-        raise SurveyError("Nhập mã một đơn vị được đánh giá của chiến dịch.")
+    try:
+        unit = rated_unit(campaign, unit_code=request.form.get("unit", "").strip())
+    except NotFound as exc:  # a form field typed wrong: 400, as for the other fields
+        raise SurveyError("Nhập mã một đơn vị được đánh giá của chiến dịch.") from exc
     enumerator = db.session.get(User, _form_int("enumerator", "Điều tra viên") or 0)
     if enumerator is None:
         raise SurveyError("Chọn điều tra viên nhận phiếu.")

@@ -38,17 +38,13 @@ def _user(username: str):
 def handout(campaign: str, unit_code: str, enumerator: str, group: str | None,
             count: int | None, from_username: str | None) -> None:
     """Hand CAMPAIGN's forms of a unit still to be worked on to an enumerator."""
-    from ..models import RatedUnit, Unit
+    from ..printouts.services import rated_unit
     from ..services.campaigns import get_campaign
     from .services import hand_out
 
     try:
         record = get_campaign(campaign)
-        unit = db.session.scalar(select(Unit).join(RatedUnit, RatedUnit.unit_id == Unit.id)
-                                 .where(RatedUnit.campaign_id == record.id,
-                                        Unit.code == unit_code))
-        if unit is None:
-            raise NotFound(f"Đơn vị {unit_code} không được đánh giá trong chiến dịch này.")
+        unit = rated_unit(record, unit_code=unit_code)
         handed = hand_out(record, unit, _user(enumerator),
                           group=RespondentGroup(group) if group else None, count=count,
                           from_enumerator=_user(from_username) if from_username else None)
