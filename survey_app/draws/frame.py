@@ -268,20 +268,20 @@ def _read_packed(campaign_id: int, active: list[int]) -> list[np.ndarray]:
 
 def _read_stored_packs(campaign_id: int, active: list[int]
                        ) -> tuple[set[int], list[np.ndarray]] | None:
-    """(batches read, five columns) from `frame_packs`, or None when the campaign has none.
+    """(batches read, five columns) from the `frame_packs` of the `active` batches, or None
+    when none of them has packs.
 
     A pack holds four of the five columns; the first (`id << 32 | batch_id`) follows from the
     part's first id, its row count and its batch.
     """
     raw = db.session.connection().connection.driver_connection
-    with raw.cursor(binary=True) as cursor:
+    with raw.cursor(binary=True) as cursor:  # replaced lists' packs are not even sent
         parts = cursor.execute(
-            "SELECT batch_id, first_id, rows, data FROM frame_packs WHERE campaign_id = %s",
-            (int(campaign_id),)).fetchall()
+            "SELECT batch_id, first_id, rows, data FROM frame_packs "
+            "WHERE campaign_id = %s AND batch_id = ANY(%s)",
+            (int(campaign_id), [int(b) for b in active])).fetchall()
     if not parts:
         return None
-    wanted = set(active)
-    parts = [p for p in parts if p[0] in wanted]
     batch = np.array([p[0] for p in parts], dtype=np.int64)
     first = np.array([p[1] for p in parts], dtype=np.int64)
     rows = np.array([p[2] for p in parts], dtype=np.int64)
