@@ -12,6 +12,7 @@ from sqlalchemy import Select, String, select, type_coerce
 
 from questionnaires.model import FrameScope, RespondentGroup
 from sampling import FrameColumns, StratumSpec
+from sampling.randomness import row_keys
 
 from ..extensions import db
 from ..frames.packs import NO_DATE, PACK_WIDTH
@@ -22,9 +23,9 @@ _MASK63 = (1 << 63) - 1
 
 def stable_key(file_sha256: str, source_row: int) -> int:
     """63-bit key of a frame row: the same on every engine, platform and insertion order, and
-    recomputable by an auditor from the uploaded file itself."""
-    digest = hashlib.blake2b(f"{file_sha256}:{source_row}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") & _MASK63
+    recomputable by an auditor from the uploaded file itself (`sampling.randomness.row_keys`,
+    which the import applies to whole chunks)."""
+    return int(row_keys(file_sha256, np.array([source_row]))[0])
 
 
 def fingerprint(name: str, phone: str | None, address: str, procedure: str,

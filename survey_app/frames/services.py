@@ -10,18 +10,19 @@ import json
 import marshal
 import queue
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 import polars as pl
 from flask import current_app
-from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import bindparam, func, insert, select
 
 from questionnaires.model import FrameScope, Mode, RespondentGroup
+from sampling.randomness import row_keys
 
 from ..errors import Conflict, NotFound, SurveyError
 from ..extensions import db
@@ -312,9 +313,11 @@ class _EntryWriter:
     """Writes the accepted rows of each chunk as frame entries: COPY (CSV format) on
     PostgreSQL, executemany elsewhere.
 
-    A chunk becomes one CSV block written by polars; per row, Python only computes the two
-    hashes (`stable_key` and `fingerprint` of survey_app/draws/frame.py, same bytes; the
-    benchmark checks stored values against those functions).
+    A chunk becomes one CSV block written by polars; per row, Python only computes the
+    content hash (`fingerprint` of survey_app/draws/frame.py, same bytes; stable keys are
+    vectorised; the benchmark checks stored values against those functions). On PostgreSQL
+    a thread of its own hashes, formats and sends each chunk while the caller validates the
+    next one: polars releases the GIL, so the two overlap.
     """
 
     def __init__(self, batch: ImportBatch) -> None:
@@ -322,25 +325,23 @@ class _EntryWriter:
         self.connection = db.session.connection()
         self.postgres = self.connection.dialect.name == "postgresql"
         self.count = 0
-        # blake2b is incremental: hashing "<sha>:" once and copying the state gives the
-        # same digest as stable_key's blake2b(f"{sha}:{row}").
-        self._key_state = hashlib.blake2b(f"{batch.file_sha256}:".encode(), digest_size=8)
         if self.postgres:
             raw = self.connection.connection.driver_connection
             self._packs = PackSpool(raw, batch.id, batch.campaign_id)  # before the COPY
             self._cursor = raw.cursor()
-            # The queued writer sends from a thread: the next chunk is validated while
-            # the server is still taking in the previous one.
             self._copy_cm = self._cursor.copy(
-                f"COPY frame_entries ({', '.join(_COPY_COLUMNS)}) FROM STDIN (FORMAT csv)",
-                writer=_BoundedQueuedWriter(self._cursor))
+                f"COPY frame_entries ({', '.join(_COPY_COLUMNS)}) FROM STDIN (FORMAT csv)")
             self._copy = self._copy_cm.__enter__()
+            # At most two chunks wait (~8 MB): memory stays bounded.
+            self._queue: queue.Queue[pl.DataFrame | None] = queue.Queue(maxsize=2)
+            self._failure: BaseException | None = None
+            self._thread = threading.Thread(target=self._send_loop, name="frame-copy",
+                                            daemon=True)
+            self._thread.start()
 
-    def add_chunk(self, accepted: pl.DataFrame) -> None:
-        """Write (COPY) or insert the accepted rows of one chunk."""
-        b = self.batch
-        frame = accepted.with_columns(
-            stable_key=_stable_keys(self._key_state, accepted["source_row"].to_list()),
+    def _with_hashes(self, accepted: pl.DataFrame) -> pl.DataFrame:
+        return accepted.with_columns(
+            stable_key=row_keys(self.batch.file_sha256, accepted["source_row"].to_numpy()),
             fingerprint=_fingerprints(accepted),
             phone_kind=pl.col("phone_kind").replace_strict(_KIND_VALUES, default=_KIND_NONE),
             procedure=pl.col("procedure").fill_null(""),
@@ -348,23 +349,16 @@ class _EntryWriter:
             position=pl.col("position").fill_null(""),
             workplace=pl.col("workplace").fill_null(""),
         )
-        self.count += len(frame)
+
+    def add_chunk(self, accepted: pl.DataFrame) -> None:
+        """Write (COPY) or insert the accepted rows of one chunk."""
+        self.count += len(accepted)
         if self.postgres:
-            out = frame.select(
-                batch_id=pl.lit(b.id), campaign_id=pl.lit(b.campaign_id),
-                unit_id=pl.lit(b.unit_id), group=pl.lit(b.group.value), source_row="source_row",
-                stable_key="stable_key", fingerprint="fingerprint", phone="phone",
-                phone_kind="phone_kind", transaction_date="transaction_date",
-                birth_year="birth_year", transactions=pl.lit(1), extra="extra", name="name",
-                procedure="procedure", address="address", position="position",
-                workplace="workplace")
-            # Bytes straight from polars: write_csv() without a file decodes them to str,
-            # which psycopg would encode again (2/3 of the formatting time).
-            data = io.BytesIO()
-            out.write_csv(data, include_header=False)
-            self._copy.write(data.getvalue())
-            self._packs.add(frame)
+            self._raise_failure()
+            self._queue.put(accepted)
             return
+        b = self.batch
+        frame = self._with_hashes(accepted)
         rows = [{"batch_id": b.id, "campaign_id": b.campaign_id, "unit_id": b.unit_id,
                  "group": b.group, "source_row": r["source_row"], "stable_key": r["stable_key"],
                  "fingerprint": r["fingerprint"], "name": r["name"], "phone": r["phone"],
@@ -377,25 +371,56 @@ class _EntryWriter:
         for start in range(0, len(rows), 5000):
             self.connection.execute(insert(FrameEntry), rows[start:start + 5000])
 
+    def _send_loop(self) -> None:
+        """The COPY thread: hash, format and send the chunks in order until None."""
+        b = self.batch
+        try:
+            while (accepted := self._queue.get()) is not None:
+                if self._failure is not None:  # aborted by the caller: skip the rest
+                    continue
+                frame = self._with_hashes(accepted)
+                out = frame.select(
+                    batch_id=pl.lit(b.id), campaign_id=pl.lit(b.campaign_id),
+                    unit_id=pl.lit(b.unit_id), group=pl.lit(b.group.value),
+                    source_row="source_row", stable_key="stable_key",
+                    fingerprint="fingerprint", phone="phone", phone_kind="phone_kind",
+                    transaction_date="transaction_date", birth_year="birth_year",
+                    transactions=pl.lit(1), extra="extra", name="name", procedure="procedure",
+                    address="address", position="position", workplace="workplace")
+                # Bytes straight from polars: write_csv() without a file decodes them to
+                # str, which psycopg would encode again (2/3 of the formatting time).
+                data = io.BytesIO()
+                out.write_csv(data, include_header=False)
+                self._copy.write(data.getvalue())
+                self._packs.add(frame)
+        except BaseException as exc:  # noqa: BLE001 - handed over to the caller's thread
+            self._failure = exc
+            while self._queue.get() is not None:  # keep the producer unblocked, drop the rest
+                pass
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
     def close(self, ok: bool) -> None:
         """End the COPY (or abort it, so that nothing of a failed import is kept)."""
-        if self.postgres:
-            if ok:
+        if not self.postgres:
+            return
+        if not ok and self._failure is None:
+            self._failure = RuntimeError("import aborted")  # the sender skips what is queued
+        self._queue.put(None)
+        self._thread.join()
+        try:
+            if self._failure is None:
                 self._copy_cm.__exit__(None, None, None)
                 self._packs.store()
             else:
                 self._copy_cm.__exit__(RuntimeError, RuntimeError("aborted"), None)
                 self._packs.close()
+        finally:
             self._cursor.close()
-
-
-class _BoundedQueuedWriter(QueuedLibpqWriter):
-    """psycopg's queued COPY writer with a short queue: up to ~8 MB waits for the server
-    (the default queue holds up to 1024 × 128 KB, memory an import cannot spare)."""
-
-    def __init__(self, cursor: Any) -> None:
-        super().__init__(cursor)
-        self._queue = queue.Queue(maxsize=64)
+        if ok:
+            self._raise_failure()
 
 
 _COPY_COLUMNS = ("batch_id", "campaign_id", "unit_id", '"group"', "source_row", "stable_key",
@@ -406,17 +431,6 @@ _KIND_VALUES = {k.value: v.value for k, v in PHONE_KINDS.items()}
 _KIND_NONE = PhoneKind.NONE.value
 _MASK63 = np.uint64((1 << 63) - 1)
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _stable_keys(state: Any, rows: list[int]) -> pl.Series:
-    """`stable_key` of each source row (state: blake2b already fed with "<file sha>:")."""
-    digests = []
-    append = digests.append
-    for row in rows:
-        h = state.copy()
-        h.update(b"%d" % row)
-        append(h.digest())
-    return _int63(digests)
 
 
 def _fingerprints(accepted: pl.DataFrame) -> pl.Series:

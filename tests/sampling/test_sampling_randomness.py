@@ -96,3 +96,23 @@ def test_golden_draw_agrees_with_reference_formula():
     seed = stratum_seed(2025, "golden")
     ranked = sorted(range(1, 31), key=lambda k: splitmix_reference(seed, k))
     assert ranked[:8] == GOLDEN_SELECTED + GOLDEN_RESERVES
+
+
+def test_row_keys_are_the_documented_splitmix64_outputs() -> None:
+    """Recomputed the way an auditor would, in plain Python integers."""
+    from sampling.randomness import row_keys
+
+    sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    mask = (1 << 64) - 1
+
+    def reference(row: int) -> int:
+        z = (int(sha[:16], 16) + row * 0x9E3779B97F4A7C15) & mask
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        return (z ^ (z >> 31)) & ((1 << 63) - 1)
+
+    rows = np.array([1, 2, 7, 65_536, 1_000_003])
+    assert row_keys(sha, rows).tolist() == [reference(int(r)) for r in rows]
+    many = row_keys(sha, np.arange(1, 200_001))
+    assert len(np.unique(many)) == len(many) and many.min() >= 0
+    assert not np.array_equal(row_keys("0" * 64, rows), row_keys(sha, rows))

@@ -100,10 +100,11 @@ def test_ids_taken_by_another_session_mid_import_mean_no_pack(runner, tmp_path):
 
     campaign = make_campaign(units=("X1",))
     original = packs.PackSpool.add
+    engine = db.engine  # the hook runs in the import's COPY thread, outside the app context
 
     def add_and_interleave(self, frame):
         original(self, frame)
-        with db.engine.connect() as other:  # another session's insert takes an id
+        with engine.connect() as other:  # another session's insert takes an id
             other.execute(text("SELECT nextval(pg_get_serial_sequence('frame_entries', 'id'))"))
 
     packs.PackSpool.add = add_and_interleave
@@ -143,3 +144,24 @@ def test_draw_is_the_same_with_and_without_packs(runner, tmp_path, monkeypatch):
     assert sample() == with_packs and draw.summary["frame_digest"] == digest
     assert len(with_packs) == 2 * (5 + 3)
     assert db.session.scalar(select(func.count(ImportBatch.id))) == 2
+
+
+def test_a_failure_while_writing_rows_stores_nothing(runner, tmp_path, monkeypatch):
+    """The rows are hashed and sent by the import's COPY thread on PostgreSQL: its failure
+    reaches the command, and nothing of the list is kept (no rows, no packs, no batch)."""
+    from survey_app.frames import services
+
+    make_campaign(units=("X1",))
+    db.session.commit()
+
+    def broken(accepted):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(services, "_fingerprints", broken)
+    result = runner.invoke(args=["frame", "import", str(_csv(tmp_path, "a.csv", 50)),
+                                 "--campaign", "test-2026", "--unit", "X1", "--group", "citizen"])
+    assert result.exit_code != 0
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(FrameEntry)) == 0
+    assert db.session.scalar(select(func.count()).select_from(FramePack)) == 0
+    assert db.session.scalar(select(func.count()).select_from(ImportBatch)) == 0
