@@ -7,14 +7,13 @@ import hashlib
 import io
 import itertools
 import json
-import marshal
 import queue
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, ClassVar
 
 import numpy as np
 import polars as pl
@@ -71,46 +70,66 @@ Issue = tuple[int, IssueSeverity, str, str]  # (source row, severity, code, mess
 
 
 class IssueLog:
-    """The issues of one pass in file order; past `limit` they wait in a temporary file, so
-    that a file with a million rejected rows costs no more memory than a small one."""
+    """The issues of one pass in file order, kept as columns (polars frames of source row,
+    severity, code, message); past `limit` rows they wait in a temporary file (Arrow IPC),
+    so that a file with a million rejected rows costs no more memory than a small one, and
+    storing them is one CSV block per frame, written by polars (no Python step per issue:
+    that was ~0.7 s of the serial tail of a million-row import)."""
+
+    SCHEMA: ClassVar[dict] = {"source_row": pl.Int64, "severity": pl.String,
+                              "code": pl.String, "message": pl.String}
 
     def __init__(self, limit: int = 20_000) -> None:
         self.limit = limit
-        self._memory: list[Issue] = []
+        self._frames: list[pl.DataFrame] = []
+        self._held = 0
+        self._count = 0
         self._file: IO[bytes] | None = None
-        self._spilled = 0
+        self._spilled: list[tuple[int, int]] = []  # (offset, length) of each IPC stream
 
     def extend(self, items: Iterable[Issue]) -> None:
-        """Add issues (in file order)."""
-        self._memory.extend(items)
-        if len(self._memory) >= self.limit:
+        """Add issues (in file order); the severity may be given as its value."""
+        items = list(items)
+        if not items:
+            return
+        rows, severities, codes, messages = zip(*items, strict=True)
+        frame = pl.DataFrame([rows, [str(s) for s in severities], codes, messages],
+                             schema=self.SCHEMA, orient="col")
+        self._frames.append(frame)
+        self._held += len(frame)
+        self._count += len(frame)
+        if self._held >= self.limit:
             if self._file is None:
                 self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the log
+            block = io.BytesIO()
+            pl.concat(self._frames).write_ipc_stream(block)
             self._file.seek(0, io.SEEK_END)
-            marshal.dump([(r, s.value, c, m) for r, s, c, m in self._memory], self._file)
-            self._spilled += len(self._memory)
-            self._memory = []
+            self._spilled.append((self._file.tell(), block.tell()))
+            self._file.write(block.getvalue())
+            self._frames, self._held = [], 0
 
     def append(self, item: Issue) -> None:
         """Add one issue."""
         self.extend((item,))
 
+    def frames(self) -> Iterator[pl.DataFrame]:
+        """The issues as frames (columns as in `SCHEMA`), in file order."""
+        for offset, length in self._spilled:
+            assert self._file is not None
+            self._file.seek(offset)
+            yield pl.read_ipc_stream(io.BytesIO(self._file.read(length)))
+        yield from self._frames
+
     def __len__(self) -> int:
-        return self._spilled + len(self._memory)
+        return self._count
 
     def __bool__(self) -> bool:
-        return len(self) > 0
+        return self._count > 0
 
     def __iter__(self) -> Iterator[Issue]:
-        if self._file is not None:
-            self._file.seek(0)
-            read = 0
-            while read < self._spilled:
-                # Our own temporary file, written above: not untrusted input.
-                block = marshal.load(self._file)  # noqa: S302
-                read += len(block)
-                yield from ((r, IssueSeverity(s), c, m) for r, s, c, m in block)
-        yield from self._memory
+        for frame in self.frames():
+            for r, s, c, m in frame.iter_rows():
+                yield r, IssueSeverity(s), c, m
 
     def __getitem__(self, index: slice) -> list[Issue]:
         return list(itertools.islice(self, index.start, index.stop, index.step))
@@ -279,19 +298,14 @@ def _store_issues(batch: ImportBatch, outcome: ParseOutcome) -> None:
         return
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
-        prefix = f"{batch.id}\t"
         raw = connection.connection.driver_connection
         with raw.cursor() as cursor, cursor.copy(
                 "COPY import_issues (batch_id, source_row, severity, code, message) "
-                "FROM STDIN") as copy:
-            lines = []
-            for r, s, c, m in outcome.issues:
-                lines.append(f"{prefix}{r}\t{s.value}\t{c}\t{_esc(m)}\n")
-                if len(lines) >= 10_000:
-                    copy.write("".join(lines))
-                    lines = []
-            if lines:
-                copy.write("".join(lines))
+                "FROM STDIN (FORMAT csv)") as copy:
+            for frame in outcome.issues.frames():
+                data = io.BytesIO()
+                frame.select(pl.lit(batch.id), pl.all()).write_csv(data, include_header=False)
+                copy.write(data.getvalue())
         return
     rows = [{"batch_id": batch.id, "source_row": r, "severity": s, "code": c, "message": m}
             for r, s, c, m in outcome.issues]
@@ -430,7 +444,6 @@ _COPY_COLUMNS = ("batch_id", "campaign_id", "unit_id", '"group"', "source_row", 
 _KIND_VALUES = {k.value: v.value for k, v in PHONE_KINDS.items()}
 _KIND_NONE = PhoneKind.NONE.value
 _MASK63 = np.uint64((1 << 63) - 1)
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 def _fingerprints(accepted: pl.DataFrame) -> pl.Series:
@@ -458,13 +471,6 @@ def _int63(digests: list[bytes]) -> pl.Series:
     """8-byte big-endian digests → their low 63 bits as int64, vectorised."""
     values = np.frombuffer(b"".join(digests), dtype=">u8") & _MASK63
     return pl.Series(values.astype(np.int64))
-
-
-def _esc(value: str | None) -> str:
-    """COPY text-format field."""
-    if value is None:
-        return "\\N"
-    return value.translate(_COPY_ESCAPES)
 
 
 def confirm_batch(batch: ImportBatch, *, user: User | None = None,

@@ -224,7 +224,8 @@ def test_issue_log_spills_to_disk_and_keeps_file_order():
     log.extend(items[:5])
     for item in items[5:]:
         log.append(item)
-    assert log._file is not None and log._spilled == 11  # all of it is on disk
+    assert log._file is not None and not log._frames  # all of it is on disk
+    assert sum(len(f) for f in log.frames()) == 11
     assert list(log) == items and list(log) == items  # iterable twice
     assert len(log) == 11 and log[:4] == items[:4] and bool(log) and not IssueLog()
 
