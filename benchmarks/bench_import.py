@@ -282,7 +282,7 @@ def _run_part(part: str, path: Path) -> dict[str, float]:
 # rows/s; peak memory < 500 MB.
 
 PG_ADMIN = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c"]
-BENCH_DB = "bench_import"
+BENCH_DB = os.environ.get("BENCH_IMPORT_DB", "bench_import")  # scratch database, dropped after
 BENCH_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{BENCH_DB}"
 E2E_CAMPAIGNS = {"e2e-csv": "bench-csv", "e2e-xlsx": "bench-xlsx"}
 BENCH_SECRET = "x" * 32

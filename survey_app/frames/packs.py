@@ -65,7 +65,9 @@ class PackSpool:
         self.batch_id = batch_id
         self.campaign_id = campaign_id
         self.rows = 0
+        self.first_id: int | None = None  # set by store() when the ids are consecutive
         self._file = tempfile.TemporaryFile()
+        self._source_rows = tempfile.TemporaryFile()  # int32 per entry, for entry_ids()
         # Ids a COPY takes come after the sequence's current value (NULL: never used).
         last, cache = raw.execute(_SEQUENCE).fetchone()
         self._before = (last or 0) if cache == 1 else None
@@ -73,6 +75,7 @@ class PackSpool:
     def add(self, frame: pl.DataFrame) -> None:
         """Append a chunk's entries, in the order they are COPY'd."""
         self._file.write(pack_frame(frame))
+        self._source_rows.write(frame["source_row"].to_numpy().astype(np.int32).tobytes())
         self.rows += len(frame)
 
     def store(self) -> bool:
@@ -84,7 +87,7 @@ class PackSpool:
                 "SELECT currval(pg_get_serial_sequence('frame_entries', 'id'))").fetchone()[0]
             if last - self._before != self.rows:  # another session took ids meanwhile
                 return False
-            first = self._before + 1
+            first = self.first_id = self._before + 1
             size = PACK_WIDTH * 8
             self._file.seek(0)
             with self.raw.cursor() as cursor:
@@ -105,8 +108,23 @@ class PackSpool:
                     cursor.execute(_SET_TOAST_COMPRESSION, (previous,))
             return True
         finally:
-            self.close()
+            self._file.close()
+
+    def entry_ids(self, source_rows: list[int]) -> np.ndarray | None:
+        """The frame_entries ids of these source rows (rows written by this import), or
+        None unless `store()` found the ids consecutive: the k-th row COPY'd got
+        `first_id + k`, and rows are written in file order."""
+        if self.first_id is None:
+            return None
+        self._source_rows.seek(0)
+        written = np.frombuffer(self._source_rows.read(), dtype=np.int32)
+        wanted = np.asarray(source_rows, dtype=np.int32)
+        position = np.searchsorted(written, wanted)
+        if (position >= len(written)).any() or (written[position] != wanted).any():
+            return None
+        return position.astype(np.int64) + self.first_id
 
     def close(self) -> None:
-        """Drop the temporary file."""
+        """Drop the temporary files."""
         self._file.close()
+        self._source_rows.close()

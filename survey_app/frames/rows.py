@@ -735,6 +735,12 @@ class FrameValidator:
                 summary.warnings[w.code] += 1
         return Chunk(accepted, warnings, issues, n)
 
+    def first_rows(self, phones: Iterable[str]) -> list[int]:
+        """Source row of the entry kept for each of these phones (E.164, each seen in this
+        file, e.g. the keys of `transaction_counts`)."""
+        number = np.array([int(p[1:]) for p in phones], dtype=np.int64)
+        return self._seen_row[np.searchsorted(self._seen_phone, number)].tolist()
+
     def _possible_duplicate(self, row: int, name: str, address: str | None
                             ) -> tuple[RowWarning, ...]:
         """Same normalised name and address as an earlier row without phone."""

@@ -165,3 +165,52 @@ def test_a_failure_while_writing_rows_stores_nothing(runner, tmp_path, monkeypat
     assert db.session.scalar(select(func.count()).select_from(FrameEntry)) == 0
     assert db.session.scalar(select(func.count()).select_from(FramePack)) == 0
     assert db.session.scalar(select(func.count()).select_from(ImportBatch)) == 0
+
+
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_repeated_phones_count_transactions_on_the_kept_entry(runner, tmp_path, interleaved):
+    """A phone on several rows is one entry whose `transactions` counts the rows: updated by
+    primary key when the list's ids are known consecutive, by phone otherwise."""
+    from survey_app.frames import packs
+
+    make_campaign(units=("X1",))
+    db.session.commit()
+    path = _csv(tmp_path, "a.csv", 60)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    # Rows 62-65 repeat the phones of data rows 2, 3, 3 and 9 (1-based, after the header).
+    repeats = [lines[2], lines[3], lines[3], lines[9]]
+    path.write_text("\n".join(lines + [r.replace("Người", "Bà") for r in repeats]) + "\n",
+                    encoding="utf-8")
+    original = packs.PackSpool.add
+    engine = db.engine
+
+    def add_and_interleave(self, frame):
+        original(self, frame)
+        with engine.connect() as other:
+            other.execute(text("SELECT nextval(pg_get_serial_sequence('frame_entries', 'id'))"))
+
+    from survey_app.frames import services
+
+    statements = []
+    execute = services._pg_execute
+
+    def recording(sql, params):
+        statements.append(sql)
+        execute(sql, params)
+
+    postgres = db.engine.dialect.name == "postgresql"
+    if interleaved and postgres:
+        packs.PackSpool.add = add_and_interleave
+    services._pg_execute = recording
+    try:
+        _import(runner, path, "X1")
+    finally:
+        packs.PackSpool.add = original
+        services._pg_execute = execute
+    if postgres:
+        assert len(statements) == 1
+        assert ("fe.phone = v.phone" if interleaved else "fe.id = v.id") in statements[0]
+    counts = dict(db.session.execute(select(FrameEntry.source_row, FrameEntry.transactions)
+                                     .where(FrameEntry.transactions > 1)).all())
+    assert counts == {3: 2, 4: 3, 10: 2}
+    assert db.session.scalar(select(func.count()).select_from(FrameEntry)) == _with_phone(60)
