@@ -23,6 +23,7 @@ def create_app(overrides: dict | None = None, instance_path: str | None = None) 
         instance_relative_config=True,
     )
     load_config(app, overrides)
+    _cache_ensure_sync(app)
     from .logging_filters import install as redact_tokens_in_logs
 
     redact_tokens_in_logs()
@@ -61,6 +62,26 @@ def create_app(overrides: dict | None = None, instance_path: str | None = None) 
 
     register_cli(app)
     return app
+
+
+def _cache_ensure_sync(app: Flask) -> None:
+    """Flask asks `inspect.iscoroutinefunction` of every hook, handler and view it calls,
+    about ten times a request; the answer is a property of the function's code, so it is
+    remembered per code object (callables without one are asked every time, as before)."""
+    sync_code: set = set()
+    ask = app.ensure_sync
+
+    def ensure_sync(func):
+        code = getattr(func, "__code__", None)
+        # (a function marked by inspect.markcoroutinefunction shares its code with others)
+        if code in sync_code and not hasattr(func, "_is_coroutine_marker"):
+            return func
+        wrapped = ask(func)
+        if wrapped is func and code is not None:
+            sync_code.add(code)
+        return wrapped
+
+    app.ensure_sync = ensure_sync
 
 
 def warm_up(app: Flask) -> None:

@@ -252,9 +252,11 @@ def _pg_store(conn: Connection, sql: str, row: dict, stored: list[tuple[str, str
 def _response_row(*, campaign_id: int, unit_id: int, group: RespondentGroup,
                   questionnaire: Questionnaire, answers: dict, submission_id: str,
                   source: ResponseSource, mode, weight: float, started_at: dt.datetime | None,
-                  net: str, complete: bool) -> tuple[dict, list[tuple[str, str]]]:
-    """The `responses` row and the (question id, stored text) answers of a submission."""
-    kept = shown_answers(questionnaire, answers)
+                  net: str, complete: bool, shown: dict | None = None,
+                  ) -> tuple[dict, list[tuple[str, str]]]:
+    """The `responses` row and the (question id, stored text) answers of a submission
+    (`shown`: the answers' `shown_answers`, when the caller has them already)."""
+    kept = shown_answers(questionnaire, answers) if shown is None else shown
     now = utcnow()
     duration = None
     if started_at is not None:
@@ -310,11 +312,12 @@ def store_web_submission(*, token_id: int, submission_id: str, campaign_id: int,
                          group: RespondentGroup, questionnaire: Questionnaire, answers: dict,
                          mode, weight: float, assignment_id: int | None,
                          started_at: dt.datetime | None, net: str,
-                         conn: Session | Connection | None = None) -> int | None:
+                         conn: Session | Connection | None = None,
+                         shown: dict | None = None) -> int | None:
     """Claim a token for a complete web submission and store it: the response, its shown
     answers, the assignment's link and outcome; the token's draft is dropped. Returns the
     response id, or None when the token was already used (nothing stored: roll back and
-    look at who used it).
+    look at who used it). `shown`: the answers' `shown_answers`, when the caller has them.
 
     PostgreSQL: one statement (atomic by itself, see `_pg_store_sql`) on `conn` (default:
     the session's connection; an autocommit connection needs no transaction around it).
@@ -323,7 +326,7 @@ def store_web_submission(*, token_id: int, submission_id: str, campaign_id: int,
     row, stored = _response_row(
         campaign_id=campaign_id, unit_id=unit_id, group=group, questionnaire=questionnaire,
         answers=answers, submission_id=submission_id, source=ResponseSource.WEB, mode=mode,
-        weight=weight, started_at=started_at, net=net, complete=True)
+        weight=weight, started_at=started_at, net=net, complete=True, shown=shown)
     conn = db.session if conn is None else conn
     if dialect_name(conn) == "postgresql":
         return _pg_store(connection_of(conn), _PG_CLAIM_AND_STORE, row, stored,

@@ -230,6 +230,37 @@ def test_link_pages_set_no_cookie_and_accept_https_posts_without_referrer(client
     assert response.status_code == 200 and "Set-Cookie" not in response.headers
 
 
+def test_form_connections_return_to_the_pool_out_of_autocommit(client):
+    """PostgreSQL: the link's pages run in autocommit on a pooled connection, which must go
+    back to the pool as every other user expects it (in transactions), whatever the
+    request did: show, save, submit, or fail."""
+    from sqlalchemy import event
+
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the form runs in the session's transaction on other databases")
+    campaign = make_campaign()
+    (_, issued), = make_assignments(campaign)
+    path = _path(issued)
+    returned: list[bool] = []
+
+    def on_checkin(dbapi_connection, record):
+        if dbapi_connection is not None:
+            returned.append(dbapi_connection.autocommit)
+
+    event.listen(db.engine, "checkin", on_checkin)
+    try:
+        html = client.get(path).get_data(as_text=True)
+        saved = client.post(path, data={"csrf_token": csrf_from(html), "page": "0",
+                                        "action": "save", "submission_id": "x"})
+        assert saved.status_code == 200
+        response, _ = _complete(client, path)
+        assert response.status_code == 200
+        assert client.post(path, data={"csrf_token": "0" * 64}).status_code == 400
+    finally:
+        event.remove(db.engine, "checkin", on_checkin)
+    assert returned and not any(returned)
+
+
 def test_unknown_token_is_404(client):
     assert client.get("/f/khong-ton-tai-abcdefghijkl").status_code == 404
 
