@@ -29,7 +29,7 @@ def import_file(file: Path, campaign: str, unit_code: str, group: str, sheet, dr
                 as_json: bool) -> None:
     """Import FILE into a campaign's list for a unit × group (all or nothing)."""
     from ..services.campaigns import get_campaign
-    from .services import import_path, resolve_unit
+    from .services import import_path, resolve_unit, summarize_frame_index
 
     sheet_arg = int(sheet) if sheet and sheet.isdigit() else sheet
     try:
@@ -46,6 +46,8 @@ def import_file(file: Path, campaign: str, unit_code: str, group: str, sheet, dr
     if dry_run:
         db.session.rollback()
     else:
+        db.session.commit()
+        summarize_frame_index()
         db.session.commit()
     if as_json:
         print_json({"ok": True, "dry_run": dry_run, "batch": batch.id if batch else None,

@@ -9,7 +9,7 @@ from questionnaires.model import RespondentGroup
 from ..extensions import db
 from ..models import Campaign, ImportBatch, JobKind, Unit, User
 from ..services.jobs import runs
-from .services import confirm_batch, preview_upload
+from .services import confirm_batch, preview_upload, summarize_frame_index
 
 
 @runs(JobKind.FRAME_PREVIEW)
@@ -36,5 +36,7 @@ def run_import(job, progress) -> dict:
     batch = db.session.get(ImportBatch, job.params["batch"])
     user = db.session.get(User, job.created_by_id) if job.created_by_id else None
     confirm_batch(batch, user=user, progress=lambda n: progress(n, batch.accepted))
+    db.session.commit()
+    summarize_frame_index()
     db.session.commit()
     return {"batch": batch.id, "url": f"/frames/batches/{batch.id}"}

@@ -564,6 +564,7 @@ def _apply_transactions(batch: ImportBatch, outcome: ParseOutcome,
                 "FROM unnest(%s::bigint[], %s::int[]) AS v(id, n) WHERE fe.id = v.id",
                 (kept_ids.tolist(), list(outcome.transaction_counts.values())))
         elif postgres:
+            _no_nested_loops()  # put back below
             _pg_execute(
                 "UPDATE frame_entries AS fe SET transactions = v.n "
                 "FROM unnest(%s::text[], %s::int[]) AS v(phone, n) "
@@ -589,6 +590,7 @@ def _apply_transactions(batch: ImportBatch, outcome: ParseOutcome,
             CampaignGroup.campaign_id == batch.campaign_id,
             CampaignGroup.group == batch.group)) is FrameScope.SHARED
         if postgres:
+            _no_nested_loops()  # put back below
             _pg_execute(
                 "UPDATE frame_entries AS fe SET transactions = fe.transactions + v.n "
                 "FROM unnest(%s::text[], %s::int[]) AS v(phone, n), import_batches AS b "
@@ -608,6 +610,27 @@ def _apply_transactions(batch: ImportBatch, outcome: ParseOutcome,
                 .values(transactions=table.c.transactions + bindparam("p_rows")),
                 [{"p_phone": phone, "p_rows": rows}
                  for phone, rows in outcome.existing_hits.items()])
+    if postgres and (outcome.existing_hits or (outcome.transaction_counts
+                                               and kept_ids is None)):
+        _pg_execute("SET LOCAL enable_nestloop TO DEFAULT", ())
+
+
+def _no_nested_loops() -> None:
+    """Until put back: the rows just written are not in the statistics yet;
+    estimated at one row, a nested loop would compare every entry with every phone (hours
+    for a million rows; the BRIN index does not make up for it as a b-tree did)."""
+    _pg_execute("SET LOCAL enable_nestloop = off", ())
+
+
+def summarize_frame_index() -> None:
+    """Summarise the pages of frame_entries written since the last summary (PostgreSQL's
+    BRIN index; a no-op elsewhere). Until then, queries by unit or batch read those pages
+    whole (correct, slower); vacuum summarises them too. Run after an import commits: inside
+    its transaction the lock it takes would make concurrent imports wait for each other.
+    The caller commits."""
+    if db.session.connection().dialect.name == "postgresql":
+        _pg_execute("SELECT brin_summarize_new_values(%s::regclass)",
+                    ("ix_frame_entries_campaign_unit_batch",))
 
 
 def _pg_execute(sql: str, params: tuple) -> None:

@@ -105,11 +105,22 @@ class FrameEntry(db.Model):
     """One person of a list (the sampling frame of a campaign × unit × group)."""
 
     __tablename__ = "frame_entries"
-    # One integer-only index serves the draw and duplicate checks (campaign, unit) and the
-    # per-batch updates (campaign, unit, batch): each index costs every COPY'd row a b-tree
-    # insertion, and a text column in it a collation comparison per level.
+    # The duplicate checks and per-batch updates of an import select by (campaign, unit) and
+    # (campaign, unit, batch). On PostgreSQL a BRIN index serves them: an import writes a
+    # batch's rows together, so each range of 32 pages (~1,300 rows) holds a few batches, and
+    # keeping its summary costs a COPY'd row next to nothing (a b-tree entry cost ~1-1.5 µs,
+    # a fifth of the server's COPY time). min/max-multi summaries keep the exact values
+    # (unit ids of consecutive imports are not in order, and rows moved by an update may land
+    # in another batch's range): a unit's rows of a 5 M-row campaign in 2-6 ms. Pages written
+    # since the last summary are read by every query until summarised (vacuum, or
+    # brin_summarize_new_values after an import). Other engines: a plain b-tree.
     __table_args__ = (
-        Index("ix_frame_entries_campaign_unit_batch", "campaign_id", "unit_id", "batch_id"),
+        Index("ix_frame_entries_campaign_unit_batch", "campaign_id", "unit_id", "batch_id",
+              postgresql_using="brin",
+              postgresql_ops={"campaign_id": "int4_minmax_multi_ops",
+                              "unit_id": "int4_minmax_multi_ops",
+                              "batch_id": "int4_minmax_multi_ops"},
+              postgresql_with={"pages_per_range": 32}),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

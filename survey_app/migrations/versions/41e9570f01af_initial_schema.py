@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 603b9d9b0e7f
+Revision ID: 41e9570f01af
 Revises: 
-Create Date: 2026-11-23 16:26:24.678921
+Create Date: 2026-11-23 19:45:33.168936
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision = '603b9d9b0e7f'
+revision = '41e9570f01af'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -66,7 +66,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_frame_entries'))
     )
     with op.batch_alter_table('frame_entries', schema=None) as batch_op:
-        batch_op.create_index('ix_frame_entries_campaign_unit_batch', ['campaign_id', 'unit_id', 'batch_id'], unique=False)
+        batch_op.create_index('ix_frame_entries_campaign_unit_batch', ['campaign_id', 'unit_id', 'batch_id'], unique=False, postgresql_using='brin', postgresql_ops={'campaign_id': 'int4_minmax_multi_ops', 'unit_id': 'int4_minmax_multi_ops', 'batch_id': 'int4_minmax_multi_ops'}, postgresql_with={'pages_per_range': 32})
 
     op.create_table('frame_packs',
     sa.Column('batch_id', sa.Integer(), autoincrement=False, nullable=False),
@@ -158,7 +158,7 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=True),
-    sa.Column('action', sa.Enum('login', 'login_failed', 'user_created', 'campaign_created', 'campaign_status', 'batch_confirmed', 'batch_withdrawn', 'batch_replaced', 'draw', 'draw_forced', 'sample_exported', 'forms_printed', 'outcome_set', 'reserve_activated', 'paper_resolved', 'response_excluded', 'purge', name='auditaction', native_enum=False, length=32), nullable=False),
+    sa.Column('action', sa.Enum('login', 'login_failed', 'user_created', 'campaign_created', 'campaign_status', 'batch_confirmed', 'batch_withdrawn', 'batch_replaced', 'draw', 'draw_forced', 'sample_exported', 'forms_printed', 'outcome_set', 'forms_handed_out', 'reserve_activated', 'paper_resolved', 'response_excluded', 'purge', name='auditaction', native_enum=False, length=32), nullable=False),
     sa.Column('target', sa.String(length=64), nullable=False),
     sa.Column('details', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_audit_log_user_id_users'), ondelete='SET NULL'),
@@ -461,7 +461,7 @@ def downgrade():
 
     op.drop_table('frame_packs')
     with op.batch_alter_table('frame_entries', schema=None) as batch_op:
-        batch_op.drop_index('ix_frame_entries_campaign_unit_batch')
+        batch_op.drop_index('ix_frame_entries_campaign_unit_batch', postgresql_using='brin', postgresql_ops={'campaign_id': 'int4_minmax_multi_ops', 'unit_id': 'int4_minmax_multi_ops', 'batch_id': 'int4_minmax_multi_ops'}, postgresql_with={'pages_per_range': 32})
 
     op.drop_table('frame_entries')
     op.drop_table('campaigns')
