@@ -1,10 +1,11 @@
-"""Packed copies of an import's entries for the draw (`FramePack`, PostgreSQL only).
+"""Packed copies of an import's entries for the draw (`FramePack`, PostgreSQL only), and the
+entries' ids.
 
-The import appends each chunk's packed values to a temporary file while its COPY runs (the
-connection is busy with the COPY until the end) and, once the COPY is done, stores them as
-parts if the entries' ids turned out consecutive: the sequence advanced by exactly the
-number of rows written, so no other session took an id in between, and COPY numbers rows in
-their order. Otherwise nothing is stored and the draw reads that list from its rows.
+The import takes the ids of each chunk's entries from the sequence itself, as one block
+(`reserve_ids`), and COPYs them with the rows: the server evaluates no `nextval` per row, and
+the ids of each chunk are consecutive by construction. Each chunk's packed values are
+appended to a temporary file while the COPY runs (the connection is busy with the COPY
+until the end) and stored as parts once it is done.
 """
 
 from __future__ import annotations
@@ -18,11 +19,8 @@ import polars as pl
 PACK_WIDTH = 4  # int64 values per entry: stable_key, fingerprint, phone digits, date/birth
 NO_DATE = -(2**31)  # day number of "no transaction date" (below PostgreSQL's smallest date)
 _PART_ROWS = 1 << 16  # at most this many entries per part (2 MB)
-# The sequence's last value and cache size: with a cache, a session may hold ids taken
-# earlier, and the count alone could not prove the ids consecutive.
-_SEQUENCE = ("SELECT pg_sequence_last_value(s.oid), q.seqcache FROM pg_sequence AS q "
-             "JOIN pg_class AS s ON s.oid = q.seqrelid "
-             "WHERE s.oid = pg_get_serial_sequence('frame_entries', 'id')::regclass")
+_ID_SEQUENCE = "pg_get_serial_sequence('frame_entries', 'id')"
+_RESERVE_LOCK = 0x5EC1D5  # advisory lock key: one block reservation at a time
 
 
 def pack_rows(stable_key: np.ndarray, fingerprint: np.ndarray, phone: np.ndarray,
@@ -56,38 +54,43 @@ _TOAST_COMPRESSION = ("SELECT current_setting('default_toast_compression'), 'lz4
 _SET_TOAST_COMPRESSION = "SELECT set_config('default_toast_compression', %s, true)"
 
 
+def reserve_ids(conn: Any, n: int) -> int:
+    """Take `n` consecutive frame_entries ids from the id sequence (on `conn`, a connection
+    in autocommit other than the one running the COPY); returns the first. Reservations are
+    serialised by an advisory lock; a plain `nextval` of another session running inside the
+    very statement could still take one of them (the COPY then fails on the primary key:
+    nothing is kept), but only imports write entries on PostgreSQL."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_RESERVE_LOCK,))
+        last = conn.execute(f"SELECT setval({_ID_SEQUENCE}, nextval({_ID_SEQUENCE}) + %s - 1)",
+                            (n,)).fetchone()[0]
+    return last - n + 1
+
+
 class PackSpool:
     """Collects the packed entries of one import (bounded memory) and stores them as
-    `frame_packs` parts after the COPY, when the entries' ids are consecutive."""
+    `frame_packs` parts after the COPY: one or more parts per chunk, whose ids are
+    consecutive (`reserve_ids`)."""
 
     def __init__(self, raw: Any, batch_id: int, campaign_id: int) -> None:
         self.raw = raw
         self.batch_id = batch_id
         self.campaign_id = campaign_id
         self.rows = 0
-        self.first_id: int | None = None  # set by store() when the ids are consecutive
+        self._chunks: list[tuple[int, int]] = []  # (first id, rows) of each chunk
         self._file = tempfile.TemporaryFile()
         self._source_rows = tempfile.TemporaryFile()  # int32 per entry, for entry_ids()
-        # Ids a COPY takes come after the sequence's current value (NULL: never used).
-        last, cache = raw.execute(_SEQUENCE).fetchone()
-        self._before = (last or 0) if cache == 1 else None
 
-    def add(self, frame: pl.DataFrame) -> None:
-        """Append a chunk's entries, in the order they are COPY'd."""
+    def add(self, frame: pl.DataFrame, first_id: int) -> None:
+        """Append a chunk's entries (ids `first_id`, `first_id + 1`, ...), in file order."""
         self._file.write(pack_frame(frame))
         self._source_rows.write(frame["source_row"].to_numpy().astype(np.int32).tobytes())
+        self._chunks.append((first_id, len(frame)))
         self.rows += len(frame)
 
-    def store(self) -> bool:
-        """After the COPY: store the parts if the ids are consecutive (True if stored)."""
+    def store(self) -> None:
+        """After the COPY: store the parts."""
         try:
-            if not self.rows or self._before is None:
-                return False
-            last = self.raw.execute(
-                "SELECT currval(pg_get_serial_sequence('frame_entries', 'id'))").fetchone()[0]
-            if last - self._before != self.rows:  # another session took ids meanwhile
-                return False
-            first = self.first_id = self._before + 1
             size = PACK_WIDTH * 8
             self._file.seek(0)
             with self.raw.cursor() as cursor:
@@ -97,32 +100,34 @@ class PackSpool:
                 previous, lz4 = cursor.execute(_TOAST_COMPRESSION).fetchone()
                 if lz4:
                     cursor.execute(_SET_TOAST_COMPRESSION, ("lz4",))
-                for part, start in enumerate(range(0, self.rows, _PART_ROWS)):
-                    n = min(_PART_ROWS, self.rows - start)
-                    cursor.execute(
-                        "INSERT INTO frame_packs (batch_id, part, campaign_id, first_id, rows, "
-                        "data) VALUES (%s, %s, %s, %s, %s, %b)",
-                        (self.batch_id, part, self.campaign_id, first + start, n,
-                         self._file.read(n * size)))
+                part = 0
+                for first, rows in self._chunks:
+                    for start in range(0, rows, _PART_ROWS):
+                        n = min(_PART_ROWS, rows - start)
+                        cursor.execute(
+                            "INSERT INTO frame_packs (batch_id, part, campaign_id, first_id, "
+                            "rows, data) VALUES (%s, %s, %s, %s, %s, %b)",
+                            (self.batch_id, part, self.campaign_id, first + start, n,
+                             self._file.read(n * size)))
+                        part += 1
                 if lz4:
                     cursor.execute(_SET_TOAST_COMPRESSION, (previous,))
-            return True
         finally:
             self._file.close()
 
     def entry_ids(self, source_rows: list[int]) -> np.ndarray | None:
-        """The frame_entries ids of these source rows (rows written by this import), or
-        None unless `store()` found the ids consecutive: the k-th row COPY'd got
-        `first_id + k`, and rows are written in file order."""
-        if self.first_id is None:
-            return None
+        """The frame_entries ids of these source rows (rows written by this import; None if
+        one is not among them). Rows are written in file order."""
         self._source_rows.seek(0)
         written = np.frombuffer(self._source_rows.read(), dtype=np.int32)
         wanted = np.asarray(source_rows, dtype=np.int32)
         position = np.searchsorted(written, wanted)
         if (position >= len(written)).any() or (written[position] != wanted).any():
             return None
-        return position.astype(np.int64) + self.first_id
+        firsts = np.array([f for f, _ in self._chunks], dtype=np.int64)
+        starts = np.cumsum([0] + [r for _, r in self._chunks])[:-1]
+        chunk = np.searchsorted(starts, position, side="right") - 1
+        return firsts[chunk] + (position - starts[chunk])
 
     def close(self) -> None:
         """Drop the temporary files."""
