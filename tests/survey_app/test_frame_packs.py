@@ -219,3 +219,35 @@ def test_repeated_phones_count_transactions_on_the_kept_entry(runner, tmp_path, 
                                      .where(FrameEntry.transactions > 1)).all())
     assert counts == {3: 2, 4: 3, 10: 2}
     assert db.session.scalar(select(func.count()).select_from(FrameEntry)) == _with_phone(60)
+
+
+def test_concurrent_id_reservations_never_overlap(app_ctx):
+    """Two imports reserving blocks of ids at the same time (two queue workers) get
+    disjoint blocks."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("ids are reserved on PostgreSQL")
+    import threading
+
+    from survey_app.frames.packs import reserve_ids
+
+    blocks: list[tuple[int, int]] = []
+    engine = db.engine
+
+    def worker(size):
+        pooled = engine.raw_connection()
+        try:
+            conn = pooled.driver_connection
+            conn.autocommit = True
+            for _ in range(40):
+                blocks.append((reserve_ids(conn, size), size))
+            conn.autocommit = False
+        finally:
+            pooled.close()
+
+    threads = [threading.Thread(target=worker, args=(size,)) for size in (7, 1000, 31)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = [i for first, size in blocks for i in range(first, first + size)]
+    assert len(blocks) == 120 and len(set(ids)) == len(ids)
