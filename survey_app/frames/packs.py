@@ -76,7 +76,6 @@ class PackSpool:
         self.raw = raw
         self.batch_id = batch_id
         self.campaign_id = campaign_id
-        self.rows = 0
         self._chunks: list[tuple[int, int]] = []  # (first id, rows) of each chunk
         self._file = tempfile.TemporaryFile()
         self._source_rows = tempfile.TemporaryFile()  # int32 per entry, for entry_ids()
@@ -86,7 +85,6 @@ class PackSpool:
         self._file.write(pack_frame(frame))
         self._source_rows.write(frame["source_row"].to_numpy().astype(np.int32).tobytes())
         self._chunks.append((first_id, len(frame)))
-        self.rows += len(frame)
 
     def store(self) -> None:
         """After the COPY: store the parts."""

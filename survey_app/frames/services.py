@@ -340,7 +340,6 @@ class _EntryWriter:
         self.batch = batch
         self.connection = db.session.connection()
         self.postgres = self.connection.dialect.name == "postgresql"
-        self.count = 0
         if self.postgres:
             raw = self.connection.connection.driver_connection
             self._packs = PackSpool(raw, batch.id, batch.campaign_id)
@@ -373,7 +372,6 @@ class _EntryWriter:
 
     def add_chunk(self, accepted: pl.DataFrame) -> None:
         """Write (COPY) or insert the accepted rows of one chunk."""
-        self.count += len(accepted)
         if self.postgres:
             self._raise_failure()
             self._queue.put(accepted)
