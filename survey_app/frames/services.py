@@ -24,7 +24,7 @@ from questionnaires.model import FrameScope, Mode, RespondentGroup
 from sampling.randomness import row_keys
 
 from ..errors import Conflict, NotFound, SurveyError
-from ..extensions import db
+from ..extensions import autocommit_connection, db, release_autocommit
 from ..models import (
     AuditAction,
     BatchStatus,
@@ -345,9 +345,8 @@ class _EntryWriter:
             self._packs = PackSpool(raw, batch.id, batch.campaign_id)
             # Ids are reserved per chunk on a second pooled connection (this one is busy
             # with the COPY): no nextval per row on the server (~0.8 s a million rows).
-            self._id_pooled = db.engine.raw_connection()
-            self._id_conn = self._id_pooled.driver_connection
-            self._id_conn.autocommit = True
+            self._id_connection = autocommit_connection()
+            self._id_conn = self._id_connection.connection.driver_connection
             self._cursor = raw.cursor()
             self._copy_cm = self._cursor.copy(
                 f"COPY frame_entries (id, {', '.join(_COPY_COLUMNS)}) FROM STDIN (FORMAT csv)")
@@ -440,11 +439,7 @@ class _EntryWriter:
             self._failure = RuntimeError("import aborted")  # the sender skips what is queued
         self._queue.put(None)
         self._thread.join()
-        try:
-            self._id_conn.autocommit = False  # as the pool lends connections
-            self._id_pooled.close()
-        except Exception:  # noqa: BLE001 - a broken connection is not lent again
-            self._id_pooled.invalidate()
+        release_autocommit(self._id_connection)
         try:
             if self._failure is None:
                 self._copy_cm.__exit__(None, None, None)

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..errors import SurveyError
-from ..extensions import csrf, db
+from ..extensions import autocommit_connection, csrf, db, release_autocommit
 from ..models import CampaignStatus, FormDraft
 from ..models._types import utcnow
 from ..ratelimit import enforce
@@ -78,13 +78,7 @@ def _db() -> Session | Connection:
     conn = g.get("form_db")
     if conn is None:
         if db.engine.dialect.name == "postgresql":
-            conn = db.engine.connect()
-            # Autocommit set on the psycopg connection itself, not through SQLAlchemy's
-            # isolation_level option, whose set-and-reset bookkeeping cost more than the
-            # rest of the checkout. SQLAlchemy's own BEGIN is implicit (nothing is sent),
-            # and its COMMIT and ROLLBACK find no open transaction (nothing is sent either);
-            # `_release_connection` turns autocommit off before the pool gets it back.
-            conn.connection.driver_connection.autocommit = True
+            conn = autocommit_connection()
         else:
             conn = db.session
         g.form_db = conn
@@ -95,13 +89,7 @@ def _db() -> Session | Connection:
 def _release_connection(exc: BaseException | None) -> None:
     conn = g.pop("form_db", None)
     if isinstance(conn, Connection):
-        try:
-            if not conn.invalidated:
-                conn.connection.driver_connection.autocommit = False  # as the pool lends it
-        except Exception:  # a broken connection: dropped, never lent on in autocommit
-            conn.invalidate()
-        finally:
-            conn.close()  # back to the pool
+        release_autocommit(conn)
 
 
 @bp.route("/ma", methods=["GET", "POST"])
